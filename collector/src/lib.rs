@@ -1,0 +1,8 @@
+//! census-collector: receives agent reports over HTTPS and keeps the configuration database.
+//!
+//! # Layout
+//! - [`store`]: the storage trait and its engines (sled on disk, memory for tests).
+//!
+//! Data flows agent report → `api` (decode, authenticate, limit) → ingest → reconcile → store → query.
+
+pub mod store;

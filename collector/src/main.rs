@@ -1,0 +1,5 @@
+//! The `census-collector` command.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! [`Store`] on sled: the embedded default. The only module that names sled.
+
+use super::{Batch, Entry, Store, StoreError, StoreResult};
+use sled::Transactional;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+
+pub struct SledStore {
+    db: sled::Db,
+    path: String,
+    /// Trees are opened once and kept: `open_tree` takes a lock and a lookup.
+    trees: Mutex<BTreeMap<&'static str, sled::Tree>>,
+}
+
+impl SledStore {
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let display = path.display().to_string();
+        let db = sled::Config::new()
+            .path(path)
+            // Cache for hot CIs and index pages; the collector's RSS budget is 1 GB at 100k CIs.
+            .cache_capacity(256 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|error| open_error(&display, error))?;
+        Ok(Self {
+            db,
+            path: display,
+            trees: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn tree(&self, space: &'static str) -> StoreResult<sled::Tree> {
+        let mut trees = self
+            .trees
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(tree) = trees.get(space) {
+            return Ok(tree.clone());
+        }
+        let tree = self.db.open_tree(space).map_err(|error| StoreError::Read {
+            space: space.to_string(),
+            message: error.to_string(),
+        })?;
+        trees.insert(space, tree.clone());
+        Ok(tree)
+    }
+}
+
+fn open_error(path: &str, error: sled::Error) -> StoreError {
+    let message = error.to_string();
+    if message.contains("WouldBlock") || message.contains("Resource temporarily unavailable") {
+        StoreError::Locked {
+            path: path.to_string(),
+        }
+    } else {
+        StoreError::Open {
+            path: path.to_string(),
+            message,
+        }
+    }
+}
+
+fn write_error(error: impl std::fmt::Display) -> StoreError {
+    let message = error.to_string();
+    if message.contains("No space left") || message.contains("os error 28") {
+        StoreError::DiskFull
+    } else {
+        StoreError::Write { message }
+    }
+}
+
+impl Store for SledStore {
+    fn get(&self, space: &'static str, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        self.tree(space)?
+            .get(key)
+            .map(|value| value.map(|v| v.to_vec()))
+            .map_err(|error| StoreError::Read {
+                space: space.to_string(),
+                message: error.to_string(),
+            })
+    }
+
+    fn range(
+        &self,
+        space: &'static str,
+        from: Bound<Vec<u8>>,
+        to: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = StoreResult<Entry>> + Send + '_> {
+        let tree = match self.tree(space) {
+            Ok(tree) => tree,
+            Err(error) => return Box::new(std::iter::once(Err(error))),
+        };
+        let iter = tree.range::<Vec<u8>, _>((from, to));
+        let convert = move |item: sled::Result<(sled::IVec, sled::IVec)>| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(|error| StoreError::Read {
+                    space: space.to_string(),
+                    message: error.to_string(),
+                })
+        };
+        if reverse {
+            Box::new(iter.rev().map(convert))
+        } else {
+            Box::new(iter.map(convert))
+        }
+    }
+
+    fn commit(&self, batch: Batch) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Group the writes per tree, then apply all trees' batches in one transaction.
+        let mut per_space: BTreeMap<&'static str, sled::Batch> = BTreeMap::new();
+        for (space, key, value) in batch.ops {
+            let tree_batch = per_space.entry(space).or_default();
+            match value {
+                Some(value) => tree_batch.insert(key, value),
+                None => tree_batch.remove(key),
+            }
+        }
+        let mut trees = Vec::with_capacity(per_space.len());
+        let mut batches = Vec::with_capacity(per_space.len());
+        for (space, tree_batch) in per_space {
+            trees.push(self.tree(space)?);
+            batches.push(tree_batch);
+        }
+        trees
+            .as_slice()
+            .transaction(|transactional| {
+                for (tree, tree_batch) in transactional.iter().zip(&batches) {
+                    tree.apply_batch(tree_batch)?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|error| write_error(format!("{error:?}")))
+    }
+
+    fn flush(&self) -> StoreResult<()> {
+        self.db.flush().map(|_| ()).map_err(|error| {
+            let message = error.to_string();
+            if message.contains("No space left") || message.contains("os error 28") {
+                StoreError::DiskFull
+            } else {
+                StoreError::Flush { message }
+            }
+        })
+    }
+
+    fn generate_id(&self) -> StoreResult<u64> {
+        self.db.generate_id().map_err(write_error)
+    }
+
+    fn size_on_disk(&self) -> StoreResult<u64> {
+        self.db.size_on_disk().map_err(|error| StoreError::Read {
+            space: self.path.clone(),
+            message: error.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sled_store_meets_the_store_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("db")).unwrap();
+        super::super::contract::check(&store);
+    }
+
+    #[test]
+    fn committed_and_flushed_writes_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = SledStore::open(&path).unwrap();
+            store.put("cis", b"ci-1", b"web-01").unwrap();
+            store.flush().unwrap();
+        }
+        let store = SledStore::open(&path).unwrap();
+        assert_eq!(
+            store.get("cis", b"ci-1").unwrap().as_deref(),
+            Some(&b"web-01"[..])
+        );
+    }
+
+    #[test]
+    fn a_second_process_on_the_same_database_gets_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let _first = SledStore::open(&path).unwrap();
+        // sled locks the database file with flock, which a second open file description cannot take,
+        // even within one process.
+        let error = SledStore::open(&path)
+            .err()
+            .expect("a second open must fail");
+        assert!(matches!(error, StoreError::Locked { .. }), "{error}");
+        assert!(error.to_string().contains("another process"));
+    }
+}

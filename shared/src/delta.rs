@@ -1,0 +1,390 @@
+//! The difference between two inventories, and its application.
+//!
+//! A delta is a list of operations on the document's JSON form. Scalars and unkeyed lists are replaced
+//! whole (`set`); lists whose items have an identity (packages, disks, interfaces ... see [`KEYED_LISTS`])
+//! are patched item by item (`patch`: remove these keys, insert or replace these items), so upgrading two
+//! packages out of 1,000 costs two removals and two insertions on the wire.
+//!
+//! Invariant (property-tested): for canonical documents `a` and `b`, `apply(a, &diff(a, b)) == b`.
+
+use crate::inventory::Inventory;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Lists patched by item identity: the path from the document root, and the fields that identify an item.
+/// A package's version is part of its identity because several versions of one package can be installed
+/// side by side (rpm kernels); an upgrade is therefore a removal plus an insertion.
+pub const KEYED_LISTS: &[(&[&str], &[&str])] = &[
+    (
+        &["software", "packages"],
+        &["manager", "name", "arch", "version"],
+    ),
+    (&["hardware", "disks"], &["name"]),
+    (&["hardware", "memory", "modules"], &["slot"]),
+    (&["hardware", "pci_devices"], &["slot"]),
+    (&["hardware", "usb_devices"], &["bus_path"]),
+    (&["filesystems"], &["mount_point"]),
+    (&["network", "interfaces"], &["name"]),
+    (&["users"], &["name"]),
+    (&["groups"], &["name"]),
+    (&["services"], &["name"]),
+    (&["listening_ports"], &["protocol", "address", "port"]),
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    pub ops: Vec<DeltaOp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum DeltaOp {
+    /// Replace (or add) the value at `path`.
+    Set { path: Vec<String>, value: Value },
+    /// Remove the object key at `path`.
+    Unset { path: Vec<String> },
+    /// In the keyed list at `path`: drop the items whose identity is in `remove`, then insert or replace
+    /// the items in `upsert`.
+    Patch {
+        path: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        remove: Vec<Vec<Value>>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        upsert: Vec<Value>,
+    },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DeltaError {
+    #[error("delta path '{0}' does not exist in the base inventory")]
+    MissingPath(String),
+    #[error("delta path '{0}' is not a keyed list; only {known} can be patched", known = keyed_list_names())]
+    NotAKeyedList(String),
+    #[error("patched inventory is not a valid document: {0}")]
+    Invalid(String),
+}
+
+fn keyed_list_names() -> String {
+    KEYED_LISTS
+        .iter()
+        .map(|(path, _)| path.join("."))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn identity_fields(path: &[String]) -> Option<&'static [&'static str]> {
+    KEYED_LISTS
+        .iter()
+        .find(|(list_path, _)| {
+            list_path
+                .iter()
+                .copied()
+                .eq(path.iter().map(String::as_str))
+        })
+        .map(|(_, fields)| *fields)
+}
+
+fn identity(item: &Value, fields: &[&str]) -> Vec<Value> {
+    fields
+        .iter()
+        .map(|field| item.get(*field).cloned().unwrap_or(Value::Null))
+        .collect()
+}
+
+/// Ordered map key for an identity (serde_json values are not `Ord`).
+fn identity_key(identity: &[Value]) -> String {
+    Value::Array(identity.to_vec()).to_string()
+}
+
+/// What changed from `old` to `new`.
+pub fn diff(old: &Inventory, new: &Inventory) -> Delta {
+    let old = to_value(old);
+    let new = to_value(new);
+    let mut ops = Vec::new();
+    diff_value(&mut Vec::new(), &old, &new, &mut ops);
+    Delta { ops }
+}
+
+fn to_value(inventory: &Inventory) -> Value {
+    // Our plain structs always serialise.
+    serde_json::to_value(inventory).unwrap_or(Value::Null)
+}
+
+fn diff_value(path: &mut Vec<String>, old: &Value, new: &Value, ops: &mut Vec<DeltaOp>) {
+    if old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Array(old_items), Value::Array(new_items)) if identity_fields(path).is_some() => {
+            let fields = identity_fields(path).unwrap_or_default();
+            diff_keyed_list(path, fields, old_items, new_items, ops);
+        }
+        (Value::Object(old_map), Value::Object(new_map)) => {
+            for (key, new_value) in new_map {
+                path.push(key.clone());
+                match old_map.get(key) {
+                    Some(old_value) => diff_value(path, old_value, new_value, ops),
+                    None => ops.push(DeltaOp::Set {
+                        path: path.clone(),
+                        value: new_value.clone(),
+                    }),
+                }
+                path.pop();
+            }
+            for key in old_map.keys().filter(|key| !new_map.contains_key(*key)) {
+                let mut removed = path.clone();
+                removed.push(key.clone());
+                ops.push(DeltaOp::Unset { path: removed });
+            }
+        }
+        _ => ops.push(DeltaOp::Set {
+            path: path.clone(),
+            value: new.clone(),
+        }),
+    }
+}
+
+fn diff_keyed_list(
+    path: &[String],
+    fields: &[&str],
+    old_items: &[Value],
+    new_items: &[Value],
+    ops: &mut Vec<DeltaOp>,
+) {
+    let old_by_key: BTreeMap<String, &Value> = old_items
+        .iter()
+        .map(|item| (identity_key(&identity(item, fields)), item))
+        .collect();
+    let new_keys: BTreeSet<String> = new_items
+        .iter()
+        .map(|item| identity_key(&identity(item, fields)))
+        .collect();
+    let remove: Vec<Vec<Value>> = old_items
+        .iter()
+        .map(|item| identity(item, fields))
+        .filter(|id| !new_keys.contains(&identity_key(id)))
+        .collect();
+    let upsert: Vec<Value> = new_items
+        .iter()
+        .filter(|item| old_by_key.get(&identity_key(&identity(item, fields))) != Some(item))
+        .cloned()
+        .collect();
+    if !remove.is_empty() || !upsert.is_empty() {
+        ops.push(DeltaOp::Patch {
+            path: path.to_vec(),
+            remove,
+            upsert,
+        });
+    }
+}
+
+/// `base` with `delta` applied, in canonical form.
+pub fn apply(base: &Inventory, delta: &Delta) -> Result<Inventory, DeltaError> {
+    let mut document = to_value(base);
+    for op in &delta.ops {
+        apply_op(&mut document, op)?;
+    }
+    let mut patched: Inventory =
+        serde_json::from_value(document).map_err(|error| DeltaError::Invalid(error.to_string()))?;
+    patched.canonicalize();
+    Ok(patched)
+}
+
+fn apply_op(document: &mut Value, op: &DeltaOp) -> Result<(), DeltaError> {
+    match op {
+        DeltaOp::Set { path, value } => {
+            let (parent, key) = parent_of(document, path)?;
+            parent.insert(key.to_string(), value.clone());
+        }
+        DeltaOp::Unset { path } => {
+            let (parent, key) = parent_of(document, path)?;
+            parent.remove(key);
+        }
+        DeltaOp::Patch {
+            path,
+            remove,
+            upsert,
+        } => {
+            let fields =
+                identity_fields(path).ok_or_else(|| DeltaError::NotAKeyedList(path.join(".")))?;
+            let list = lookup_mut(document, path)
+                .and_then(Value::as_array_mut)
+                .ok_or_else(|| DeltaError::MissingPath(path.join(".")))?;
+            let mut doomed: BTreeSet<String> = remove.iter().map(|id| identity_key(id)).collect();
+            doomed.extend(
+                upsert
+                    .iter()
+                    .map(|item| identity_key(&identity(item, fields))),
+            );
+            list.retain(|item| !doomed.contains(&identity_key(&identity(item, fields))));
+            list.extend(upsert.iter().cloned());
+        }
+    }
+    Ok(())
+}
+
+fn lookup_mut<'a>(document: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    path.iter()
+        .try_fold(document, |value, key| value.get_mut(key))
+}
+
+fn parent_of<'a, 'p>(
+    document: &'a mut Value,
+    path: &'p [String],
+) -> Result<(&'a mut Map<String, Value>, &'p str), DeltaError> {
+    let missing = || DeltaError::MissingPath(path.join("."));
+    let (key, parent_path) = path.split_last().ok_or_else(missing)?;
+    let parent = lookup_mut(document, parent_path)
+        .and_then(Value::as_object_mut)
+        .ok_or_else(missing)?;
+    Ok((parent, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Disk, Package};
+    use proptest::prelude::*;
+
+    fn package(name: &str, version: &str) -> Package {
+        Package {
+            manager: "dpkg".into(),
+            name: name.into(),
+            version: version.into(),
+            arch: Some("amd64".into()),
+            ..Package::default()
+        }
+    }
+
+    fn machine(packages: Vec<Package>) -> Inventory {
+        let mut inventory = Inventory::default();
+        inventory.schema_version = 1;
+        inventory.host.hostname = Some("web-01".into());
+        inventory.software.packages = packages;
+        inventory.canonicalize();
+        inventory
+    }
+
+    #[test]
+    fn an_upgrade_is_one_patch_with_one_removal_and_one_insertion() {
+        let mut packages: Vec<_> = (0..1000)
+            .map(|i| package(&format!("pkg{i:04}"), "1.0-1"))
+            .collect();
+        let old = machine(packages.clone());
+        packages[10] = package("pkg0010", "1.1-1");
+        let new = machine(packages);
+        let delta = diff(&old, &new);
+        assert_eq!(delta.ops.len(), 1);
+        let DeltaOp::Patch {
+            path,
+            remove,
+            upsert,
+        } = &delta.ops[0]
+        else {
+            panic!("expected a patch")
+        };
+        assert_eq!(path, &["software", "packages"]);
+        assert_eq!(
+            remove,
+            &[vec![
+                Value::from("dpkg"),
+                "pkg0010".into(),
+                "amd64".into(),
+                "1.0-1".into()
+            ]]
+        );
+        assert_eq!(upsert.len(), 1);
+        assert!(serde_json::to_vec(&delta).unwrap().len() < 300);
+        assert_eq!(apply(&old, &delta).unwrap(), new);
+    }
+
+    #[test]
+    fn equal_documents_give_an_empty_delta() {
+        let a = machine(vec![package("bash", "5.2")]);
+        assert!(diff(&a, &a.clone()).ops.is_empty());
+    }
+
+    #[test]
+    fn a_patch_on_an_unkeyed_path_is_refused_with_the_paths_that_can_be_patched() {
+        let delta = Delta {
+            ops: vec![DeltaOp::Patch {
+                path: vec!["host".into()],
+                remove: vec![],
+                upsert: vec![],
+            }],
+        };
+        let error = apply(&Inventory::default(), &delta).unwrap_err();
+        assert!(error.to_string().contains("software.packages"), "{error}");
+    }
+
+    #[test]
+    fn a_set_below_a_missing_object_is_refused() {
+        let delta = Delta {
+            ops: vec![DeltaOp::Set {
+                path: vec!["nowhere".into(), "x".into()],
+                value: Value::Null,
+            }],
+        };
+        assert_eq!(
+            apply(&Inventory::default(), &delta).unwrap_err(),
+            DeltaError::MissingPath("nowhere.x".into())
+        );
+    }
+
+    #[test]
+    fn a_set_that_breaks_the_schema_is_refused() {
+        let delta = Delta {
+            ops: vec![DeltaOp::Set {
+                path: vec!["schema_version".into()],
+                value: "one".into(),
+            }],
+        };
+        assert!(matches!(
+            apply(&Inventory::default(), &delta),
+            Err(DeltaError::Invalid(_))
+        ));
+    }
+
+    fn arbitrary_inventory() -> impl Strategy<Value = Inventory> {
+        let packages = prop::collection::vec(("[a-e]{1,3}", "[0-2]\\.[0-2]"), 0..12);
+        let disks = prop::collection::vec(("sd[a-c]", prop::option::of("[A-Z0-9]{4}")), 0..3);
+        (
+            prop::option::of("[a-z]{1,6}"),
+            packages,
+            disks,
+            any::<Option<u64>>(),
+        )
+            .prop_map(|(hostname, packages, disks, memory)| {
+                let mut inventory = machine(
+                    packages
+                        .into_iter()
+                        .map(|(name, version)| package(&name, &version))
+                        .collect(),
+                );
+                inventory.host.hostname = hostname;
+                inventory.hardware.memory.total_bytes = memory;
+                inventory.hardware.disks = disks
+                    .into_iter()
+                    .map(|(name, serial)| Disk {
+                        name,
+                        serial,
+                        ..Disk::default()
+                    })
+                    .collect();
+                inventory.canonicalize();
+                inventory
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn applying_the_diff_of_two_documents_gives_the_second(
+            a in arbitrary_inventory(),
+            b in arbitrary_inventory(),
+        ) {
+            let delta = diff(&a, &b);
+            prop_assert_eq!(apply(&a, &delta).unwrap(), b);
+        }
+    }
+}

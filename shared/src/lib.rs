@@ -1,0 +1,20 @@
+//! census-shared: what the agent and the collector must agree on.
+//!
+//! # Layout
+//! - [`inventory`]: the versioned inventory document (`schema_version`), field by field as documented in
+//!   `docs/inventory-schema.md`. This is a public contract: fields are added, never renamed.
+//! - [`protocol`]: the agent ↔ collector messages (enrollment, check-in, delta and full reports, errors).
+//! - [`hash`]: the canonical content hash of an inventory, so both sides name the same document the same way.
+//! - [`delta`]: the difference between two inventories and its application (`apply(a, diff(a, b)) == b`).
+//! - `version` (coming with the package collectors): package-manager version ordering.
+//!
+//! # Invariants
+//! This crate does no I/O and depends on no runtime, store or HTTP library: everything in it is a pure
+//! function of its inputs, unit-tested on fixtures.
+
+pub mod delta;
+pub mod hash;
+pub mod inventory;
+pub mod protocol;
+
+pub use inventory::{Inventory, SCHEMA_VERSION};

@@ -1,0 +1,202 @@
+//! Agent ↔ collector messages, as JSON over HTTPS.
+//!
+//! | step | request | authenticated by |
+//! |------|---------|------------------|
+//! | enroll | `POST /api/v1/enroll` [`EnrollRequest`] → [`EnrollResponse`] | the enrollment token in the body |
+//! | renew | `POST /api/v1/agent/renew` [`RenewRequest`] → [`RenewResponse`] | the agent's client certificate |
+//! | check-in | `POST /api/v1/agent/checkin` [`CheckIn`] → [`CheckInResponse`] | the agent's client certificate |
+//! | report | `POST /api/v1/agent/report` [`Report`] (gzip) → [`ReportResponse`] | the agent's client certificate |
+//!
+//! The agent id is never part of a request body: the collector takes it from the client certificate it
+//! issued, so an agent can only ever write its own machine. Errors are [`ApiErrorBody`] with a stable
+//! `code` (see [`error_code`]).
+
+use crate::delta::Delta;
+use crate::inventory::Inventory;
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a message changes incompatibly; the collector answers `unsupported_protocol` to others.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+pub const PATH_ENROLL: &str = "/api/v1/enroll";
+pub const PATH_RENEW: &str = "/api/v1/agent/renew";
+pub const PATH_CHECKIN: &str = "/api/v1/agent/checkin";
+pub const PATH_REPORT: &str = "/api/v1/agent/report";
+pub const PATH_HEALTH: &str = "/healthz";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub token: String,
+    /// PEM PKCS#10 request for a key generated on the agent; the private key never leaves the machine.
+    /// The collector ignores the subject it asks for.
+    pub csr_pem: String,
+    pub hostname: Option<String>,
+    pub agent_version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// May report.
+    Active,
+    /// Enrolled, waiting for an administrator's approval; its reports are refused (and spooled) until then.
+    Pending,
+    /// Revoked by an administrator; its certificate is refused.
+    Revoked,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// Server-assigned identity, also the client certificate's common name (`agt-…`).
+    pub agent_id: String,
+    pub status: AgentStatus,
+    pub certificate_pem: String,
+    /// The collector CA, so the agent can keep verifying the collector after a CA file is rotated.
+    pub ca_pem: String,
+    /// RFC 3339: the certificate's expiry; the agent renews well before.
+    pub not_after: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    pub csr_pem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenewResponse {
+    pub certificate_pem: String,
+    pub not_after: String,
+}
+
+/// Sequence coordinates that make every report unique and ordered: `epoch` starts a new sequence (a fresh
+/// state dir), `seq` counts reports within it, `report_id` names one report for idempotent retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportHeader {
+    pub epoch: u64,
+    pub seq: u64,
+    pub report_id: String,
+    /// Content hash of the inventory this report describes ([`crate::hash::content_hash`]).
+    pub hash: String,
+    /// RFC 3339 UTC.
+    pub collected_at: String,
+}
+
+/// The first, small request of every report: "my inventory hashes to this".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckIn {
+    pub protocol: u32,
+    #[serde(flatten)]
+    pub header: ReportHeader,
+    pub agent_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum CheckInResponse {
+    /// The collector holds this exact inventory; the check-in was recorded (last seen) and nothing more
+    /// is needed.
+    Unchanged,
+    /// This report was already applied (a retry after a lost answer).
+    Duplicate,
+    /// Send a report. `base_hash` is the inventory the collector holds for this agent, if any: a delta
+    /// against it is enough.
+    SendReport { base_hash: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ReportBody {
+    Full {
+        inventory: Box<Inventory>,
+    },
+    /// Applies to the inventory with hash `base_hash`; the collector answers `base_mismatch` (409) when it
+    /// holds another, and the agent then sends the full document.
+    Delta {
+        base_hash: String,
+        delta: Delta,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub protocol: u32,
+    #[serde(flatten)]
+    pub header: ReportHeader,
+    pub body: ReportBody,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportOutcome {
+    /// Stored durably.
+    Applied,
+    /// Already applied earlier (same or older `(epoch, seq)`); nothing was written again.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportResponse {
+    pub outcome: ReportOutcome,
+    /// The hash the collector now holds for this agent: the agent's next delta base.
+    pub hash: String,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    /// Stable, machine-readable (see [`error_code`]).
+    pub code: String,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+}
+
+/// The stable error codes clients act on.
+pub mod error_code {
+    /// 409 on a delta report: the collector holds another base; send the full inventory.
+    pub const BASE_MISMATCH: &str = "base_mismatch";
+    /// 403: the agent waits for an administrator's approval; keep the report and retry later.
+    pub const AGENT_PENDING: &str = "agent_pending";
+    /// 403: the agent was revoked; it must enroll again.
+    pub const AGENT_REVOKED: &str = "agent_revoked";
+    /// 401: no or unknown client certificate.
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    /// 503 with Retry-After: the collector cannot store right now (disk full, shutting down).
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// 429 with Retry-After: too many concurrent reports.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// 401: the enrollment token is unknown, expired, revoked or used up.
+    pub const INVALID_TOKEN: &str = "invalid_enrollment_token";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unchanged_check_in_is_small_on_the_wire() {
+        let check_in = CheckIn {
+            protocol: PROTOCOL_VERSION,
+            header: ReportHeader {
+                epoch: 1_764_201_600,
+                seq: 123_456,
+                report_id: "0b7a4c5e-6a43-4c35-9d87-2f1c7a0e9b11".into(),
+                hash: "a".repeat(64),
+                collected_at: "2026-11-26T22:15:05Z".into(),
+            },
+            agent_version: "0.1.0".into(),
+        };
+        let body = serde_json::to_vec(&check_in).unwrap();
+        assert!(body.len() <= 512, "check-in body is {} bytes", body.len());
+        let back: CheckIn = serde_json::from_slice(&body).unwrap();
+        assert_eq!(back, check_in);
+    }
+
+    #[test]
+    fn check_in_answers_are_tagged_by_status() {
+        let json = serde_json::to_value(CheckInResponse::SendReport { base_hash: None }).unwrap();
+        assert_eq!(json["status"], "send_report");
+        assert!(json["base_hash"].is_null());
+    }
+}

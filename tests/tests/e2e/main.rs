@@ -1,0 +1,3 @@
+//! End-to-end tests: the real binaries, run as processes, on fixture trees and over real TLS.
+
+mod inventory;
