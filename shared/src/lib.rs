@@ -5,6 +5,7 @@
 //!   `docs/inventory-schema.md`. This is a public contract: fields are added, never renamed.
 //! - [`protocol`]: the agent ↔ collector messages (enrollment, check-in, delta and full reports, errors).
 //! - [`hash`]: the canonical content hash of an inventory, so both sides name the same document the same way.
+//! - [`duration`]: human durations (`90s`, `1h30m`, `30d`) as both sides read them in configuration.
 //! - [`delta`]: the difference between two inventories and its application (`apply(a, diff(a, b)) == b`).
 //! - `version` (coming with the package collectors): package-manager version ordering.
 //!
@@ -13,6 +14,7 @@
 //! function of its inputs, unit-tested on fixtures.
 
 pub mod delta;
+pub mod duration;
 pub mod hash;
 pub mod inventory;
 pub mod protocol;

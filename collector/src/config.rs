@@ -1,0 +1,322 @@
+//! The collector's configuration file (`collector.toml`), its defaults and its validation.
+//!
+//! Every key is documented here and in `config/collector.toml`; a unit test parses that example so the
+//! two cannot drift apart. Validation collects every problem before reporting, so `check-config` shows
+//! them all at once (systemd runs it as `ExecStartPre=`).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Loopback by default: a collector is exposed to the fleet deliberately, not by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/census-collector";
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/census-collector/collector.toml";
+/// Short-lived agent certificates limit what a stolen key is worth; agents renew at two thirds.
+pub const DEFAULT_AGENT_CERT_VALIDITY: &str = "30d";
+/// An agent reports hourly by default: a week of silence means the machine is gone or broken.
+pub const DEFAULT_STALE_AFTER: &str = "7d";
+/// A full report of a 2,000-package machine is ~40 KB gzip; 8 MiB leaves room and stops abuse.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
+/// The same report decompressed is ~200 KB; 32 MiB refuses gzip bombs long before memory suffers.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 32 * 1024 * 1024;
+/// The inventory document nests 5 levels; 32 is generous and cheap to check.
+pub const DEFAULT_MAX_JSON_DEPTH: u32 = 32;
+/// Enough for a fleet reconnecting at once, bounded so file descriptors and memory stay bounded.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8_192;
+/// Reports in flight at once; beyond it agents get 429 + Retry-After and come back later.
+pub const DEFAULT_MAX_CONCURRENT_REPORTS: usize = 256;
+pub const DEFAULT_REQUEST_TIMEOUT: &str = "60s";
+/// Slow TLS handshakes and header dribbling (slowloris) are cut off after this.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: &str = "10s";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub enrollment: EnrollmentConfig,
+    pub limits: LimitsConfig,
+    pub cmdb: CmdbConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrollmentConfig {
+    /// New agents wait in `pending` until an administrator approves them.
+    pub require_approval: bool,
+    pub agent_cert_validity: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsConfig {
+    pub max_body_bytes: u64,
+    pub max_decompressed_bytes: u64,
+    pub max_json_depth: u32,
+    pub max_connections: usize,
+    pub max_concurrent_reports: usize,
+    pub request_timeout: Duration,
+    pub handshake_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CmdbConfig {
+    /// CIs not seen for this long are marked stale.
+    pub stale_after: Duration,
+}
+
+/// The file as written: every key optional, unknown keys refused (a typo must not be silently ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    #[serde(default)]
+    enrollment: RawEnrollment,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    cmdb: RawCmdb,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnrollment {
+    require_approval: Option<bool>,
+    agent_cert_validity: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_body_bytes: Option<u64>,
+    max_decompressed_bytes: Option<u64>,
+    max_json_depth: Option<u32>,
+    max_connections: Option<usize>,
+    max_concurrent_reports: Option<usize>,
+    request_timeout: Option<String>,
+    handshake_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCmdb {
+    stale_after: Option<String>,
+}
+
+/// Every problem found in a configuration, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub source_name: String,
+    pub problems: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_raw(RawConfig::default(), &mut Vec::new())
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            source_name: path.display().to_string(),
+            problems: vec![format!("cannot read the file: {error}")],
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates configuration text; `source_name` names it in errors.
+    pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let fail = |problems| ConfigError {
+            source_name: source_name.to_string(),
+            problems,
+        };
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|error| fail(vec![error.to_string().trim().to_string()]))?;
+        let mut problems = Vec::new();
+        let config = Config::from_raw(raw, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(fail(problems))
+        }
+    }
+
+    fn from_raw(raw: RawConfig, problems: &mut Vec<String>) -> Config {
+        let mut duration = |key: &str, value: Option<String>, default: &str| -> Duration {
+            let text = value.unwrap_or_else(|| default.to_string());
+            census_shared::duration::parse(&text).unwrap_or_else(|error| {
+                problems.push(format!("{key}: {error}"));
+                Duration::ZERO
+            })
+        };
+        let agent_cert_validity = duration(
+            "enrollment.agent_cert_validity",
+            raw.enrollment.agent_cert_validity,
+            DEFAULT_AGENT_CERT_VALIDITY,
+        );
+        let request_timeout = duration(
+            "limits.request_timeout",
+            raw.limits.request_timeout,
+            DEFAULT_REQUEST_TIMEOUT,
+        );
+        let handshake_timeout = duration(
+            "limits.handshake_timeout",
+            raw.limits.handshake_timeout,
+            DEFAULT_HANDSHAKE_TIMEOUT,
+        );
+        let stale_after = duration(
+            "cmdb.stale_after",
+            raw.cmdb.stale_after,
+            DEFAULT_STALE_AFTER,
+        );
+
+        let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen_text.parse().unwrap_or_else(|_| {
+            problems.push(format!(
+                "listen: '{listen_text}' is not an address:port (write e.g. 0.0.0.0:8443)"
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8443))
+        });
+
+        let limits = LimitsConfig {
+            max_body_bytes: raw.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_decompressed_bytes: raw
+                .limits
+                .max_decompressed_bytes
+                .unwrap_or(DEFAULT_MAX_DECOMPRESSED_BYTES),
+            max_json_depth: raw.limits.max_json_depth.unwrap_or(DEFAULT_MAX_JSON_DEPTH),
+            max_connections: raw
+                .limits
+                .max_connections
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            max_concurrent_reports: raw
+                .limits
+                .max_concurrent_reports
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_REPORTS),
+            request_timeout,
+            handshake_timeout,
+        };
+        for (key, value) in [
+            ("limits.max_body_bytes", limits.max_body_bytes),
+            (
+                "limits.max_decompressed_bytes",
+                limits.max_decompressed_bytes,
+            ),
+            ("limits.max_json_depth", u64::from(limits.max_json_depth)),
+            ("limits.max_connections", limits.max_connections as u64),
+            (
+                "limits.max_concurrent_reports",
+                limits.max_concurrent_reports as u64,
+            ),
+        ] {
+            if value == 0 {
+                problems.push(format!("{key}: must be greater than 0"));
+            }
+        }
+        if limits.max_decompressed_bytes < limits.max_body_bytes {
+            problems.push(
+                "limits.max_decompressed_bytes: must be at least limits.max_body_bytes (a decompressed body is never smaller)"
+                    .to_string(),
+            );
+        }
+        for (key, value) in [
+            ("enrollment.agent_cert_validity", agent_cert_validity),
+            ("limits.request_timeout", request_timeout),
+            ("limits.handshake_timeout", handshake_timeout),
+            ("cmdb.stale_after", stale_after),
+        ] {
+            if value.is_zero() && !problems.iter().any(|p| p.starts_with(key)) {
+                problems.push(format!("{key}: must be longer than 0s"));
+            }
+        }
+        if agent_cert_validity < Duration::from_secs(3600) && !agent_cert_validity.is_zero() {
+            problems.push(
+                "enrollment.agent_cert_validity: must be at least 1h (agents renew at two thirds)"
+                    .to_string(),
+            );
+        }
+
+        Config {
+            listen,
+            data_dir: raw
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            log_format: raw.log_format.unwrap_or_default(),
+            enrollment: EnrollmentConfig {
+                require_approval: raw.enrollment.require_approval.unwrap_or(false),
+                agent_cert_validity,
+            },
+            limits,
+            cmdb: CmdbConfig { stale_after },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_documented_defaults() {
+        let config = Config::parse("", "empty").unwrap();
+        assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(
+            config.enrollment.agent_cert_validity,
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(config.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert!(!config.enrollment.require_approval);
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn the_shipped_example_parses_and_matches_the_defaults_it_documents() {
+        let text = include_str!("../../config/collector.toml");
+        let config = Config::parse(text, "config/collector.toml").unwrap();
+        assert_eq!(config.limits, Config::default().limits);
+        assert_eq!(config.cmdb, Config::default().cmdb);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            listen = "not an address"
+            [enrollment]
+            agent_cert_validity = "10 parsecs"
+            [limits]
+            max_body_bytes = 0
+            request_timeout = "0s"
+        "#;
+        let error = Config::parse(text, "collector.toml").unwrap_err();
+        assert_eq!(error.problems.len(), 4, "{error}");
+        let message = error.to_string();
+        for needle in [
+            "listen:",
+            "enrollment.agent_cert_validity:",
+            "limits.max_body_bytes:",
+            "limits.request_timeout:",
+        ] {
+            assert!(message.contains(needle), "{needle} missing from: {message}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let error = Config::parse("[limits]\nmax_body_byte = 5\n", "collector.toml").unwrap_err();
+        assert!(error.to_string().contains("max_body_byte"), "{error}");
+    }
+}
