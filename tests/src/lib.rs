@@ -45,3 +45,119 @@ pub fn describe(command: &Command, output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// A `census-collector serve` process on 127.0.0.1 with an ephemeral port, over a data dir of its own.
+pub struct CollectorProcess {
+    child: Option<std::process::Child>,
+    pub data_dir: PathBuf,
+    /// `https://127.0.0.1:PORT`, read from the `collector.url` file `serve` writes once it listens.
+    pub url: String,
+}
+
+impl CollectorProcess {
+    /// Runs `census-collector init` on `data_dir` (which must not hold a collector yet).
+    pub fn init(data_dir: &std::path::Path) {
+        run_ok(
+            Command::new(binary("census-collector"))
+                .arg("init")
+                .arg("--data-dir")
+                .arg(data_dir),
+        );
+    }
+
+    /// Starts `serve` on an initialised `data_dir` and waits until it accepts connections.
+    pub fn start(data_dir: &std::path::Path) -> CollectorProcess {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// As [`start`](Self::start), with extra arguments for `serve`.
+    pub fn start_with(data_dir: &std::path::Path, extra: &[&str]) -> CollectorProcess {
+        let endpoint = data_dir.join("collector.url");
+        let _ = std::fs::remove_file(&endpoint);
+        let child = Command::new(binary("census-collector"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("starting census-collector serve");
+        let mut process = CollectorProcess {
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+            url: String::new(),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(url) = std::fs::read_to_string(&endpoint) {
+                process.url = url.trim().to_string();
+                return process;
+            }
+            if let Some(status) = process
+                .child
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten())
+            {
+                panic!("census-collector serve exited early with {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "census-collector serve did not start within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir.join("ca.pem")
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin.token"))
+            .expect("admin.token")
+            .trim()
+            .to_string()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(std::process::Child::id)
+            .unwrap_or(0)
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns whether it exited successfully.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        signal(child.id(), rustix::process::Signal::TERM);
+        child.wait().map(|status| status.success()).unwrap_or(false)
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn signal(pid: u32, signal: rustix::process::Signal) {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
