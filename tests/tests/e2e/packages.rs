@@ -193,3 +193,25 @@ fn the_rhel_fixture_is_read_with_rpm_or_reported_as_needing_it() {
         );
     }
 }
+
+#[test]
+fn a_damaged_database_is_a_collection_error_and_the_inventory_still_comes_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let dpkg = dir.path().join("var/lib/dpkg");
+    std::fs::create_dir_all(&dpkg).unwrap();
+    std::fs::write(
+        dpkg.join("status"),
+        "Package: bash\nStatus: install ok installed\nVersion: 5.2.15-2+b8\n\nPackage: sed\nStatus: fine\n",
+    )
+    .unwrap();
+    let inventory = inventory(Some(dir.path().to_str().unwrap()));
+    assert!(packages(&inventory, "dpkg").is_empty());
+    let errors = package_errors(&inventory);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["section"], "software.packages.dpkg");
+    assert_eq!(
+        errors[0]["error"],
+        "/var/lib/dpkg/status line 6: unknown Status \"fine\"; the package database looks damaged, \
+         check it with the package manager"
+    );
+}
