@@ -1,3 +1,4 @@
 //! End-to-end tests: the real binaries, run as processes, on fixture trees and over real TLS.
 
 mod inventory;
+mod packages;
