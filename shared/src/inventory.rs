@@ -320,7 +320,7 @@ pub struct Package {
     pub vendor: Option<String>,
     pub section: Option<String>,
     pub installed_size_bytes: Option<u64>,
-    /// RFC 3339 UTC where the database records it (rpm, pacman, apk).
+    /// RFC 3339 UTC where the database records it (rpm, pacman; dpkg and apk do not).
     pub installed_at: Option<String>,
 }
 
