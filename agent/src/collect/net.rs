@@ -1,8 +1,0 @@
-//! Network interfaces, routes, DNS (placeholder until the collector lands).
-
-use super::{Errors, Root};
-use census_shared::inventory::*;
-
-pub fn collect(_root: &Root, _errors: &mut Errors) -> Network {
-    Default::default()
-}
