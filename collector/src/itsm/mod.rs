@@ -28,11 +28,13 @@
 
 pub mod audit;
 pub mod change;
+pub mod cis;
 pub mod directory;
 pub mod history;
 pub mod incident;
 pub mod numbering;
 pub mod priority;
+pub mod problem;
 pub mod record;
 
 pub use directory::{
