@@ -550,7 +550,7 @@ mod tests {
         let incident = create_incident(store, &directory(), &agent(), request, T0).unwrap();
         let linked =
             link_problem_incident(store, &agent(), &first.id, &incident.id, at(1)).unwrap();
-        assert_eq!(linked.incidents, [incident.id.clone()]);
+        assert_eq!(linked.incidents, std::slice::from_ref(&incident.id));
         assert_eq!(
             get_incident(store, &incident.id).unwrap().problem,
             Some(first.id.clone())
