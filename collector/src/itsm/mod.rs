@@ -31,11 +31,13 @@ pub mod change;
 pub mod cis;
 pub mod directory;
 pub mod history;
+pub mod impact;
 pub mod incident;
 pub mod numbering;
 pub mod priority;
 pub mod problem;
 pub mod record;
+pub mod relationship;
 
 pub use directory::{
     CiDirectory, CiSummary, DiscoveredChange, DiscoveredChangeKind, MemoryCiDirectory,
