@@ -222,9 +222,6 @@ impl Record for Change {
     fn cis(&self) -> &[String] {
         &self.affected_cis
     }
-    fn cis_mut(&mut self) -> &mut Vec<String> {
-        &mut self.affected_cis
-    }
     fn state_key(&self) -> &'static str {
         self.state.key()
     }

@@ -8,7 +8,7 @@ use super::change::{self, Change, ChangeState};
 use super::incident::Incident;
 use super::numbering::{RecordKind, parse_id};
 use super::problem::Problem;
-use super::record::{self, Record};
+use super::record;
 use super::{Actor, CiDirectory, ItsmError, Outcome, Result, Warning};
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
@@ -95,7 +95,7 @@ fn edit_cis(
                         i.state.allowed_next().is_empty(),
                         &i.state.to_string(),
                     )?;
-                    edit(i.cis_mut())?;
+                    edit(&mut i.affected_cis)?;
                     Ok(detail.clone())
                 })?;
             (incident.affected_cis, Vec::new())
@@ -109,7 +109,7 @@ fn edit_cis(
                         p.state.allowed_next().is_empty(),
                         &p.state.to_string(),
                     )?;
-                    edit(p.cis_mut())?;
+                    edit(&mut p.linked_cis)?;
                     Ok(detail.clone())
                 })?;
             (problem.linked_cis, Vec::new())
@@ -132,7 +132,7 @@ fn edit_cis(
                             ),
                         });
                     }
-                    edit(c.cis_mut())?;
+                    edit(&mut c.affected_cis)?;
                     Ok(detail.clone())
                 },
             )?;

@@ -158,9 +158,6 @@ impl Record for Incident {
     fn cis(&self) -> &[String] {
         &self.affected_cis
     }
-    fn cis_mut(&mut self) -> &mut Vec<String> {
-        &mut self.affected_cis
-    }
     fn state_key(&self) -> &'static str {
         self.state.key()
     }

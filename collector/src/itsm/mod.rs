@@ -29,6 +29,7 @@
 pub mod audit;
 pub mod change;
 pub mod cis;
+pub mod context;
 pub mod directory;
 pub mod history;
 pub mod impact;
@@ -38,6 +39,7 @@ pub mod priority;
 pub mod problem;
 pub mod record;
 pub mod relationship;
+pub mod unauthorized;
 
 pub use directory::{
     CiDirectory, CiSummary, DiscoveredChange, DiscoveredChangeKind, MemoryCiDirectory,

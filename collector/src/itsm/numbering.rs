@@ -70,6 +70,16 @@ pub fn parse_kind(id: &str, kind: RecordKind) -> Result<u64> {
 
 /// The next number of `kind`; the counter update goes into `batch`. Call under the write lock.
 pub(crate) fn allocate(store: &dyn Store, kind: RecordKind, batch: &mut Batch) -> Result<u64> {
+    allocate_after(store, kind, batch, 0)
+}
+
+/// Like [`allocate`], when `already` numbers of `kind` were allocated into the same uncommitted batch.
+pub(crate) fn allocate_after(
+    store: &dyn Store,
+    kind: RecordKind,
+    batch: &mut Batch,
+    already: u64,
+) -> Result<u64> {
     let last = match store.get(SPACE_COUNTERS, kind.prefix().as_bytes())? {
         Some(bytes) => {
             let bytes: [u8; 8] = bytes
@@ -84,7 +94,7 @@ pub(crate) fn allocate(store: &dyn Store, kind: RecordKind, batch: &mut Batch) -
         }
         None => 0,
     };
-    let next = last + 1;
+    let next = last + already + 1;
     batch.put(SPACE_COUNTERS, kind.prefix().as_bytes(), next.to_be_bytes());
     Ok(next)
 }

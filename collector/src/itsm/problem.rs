@@ -117,9 +117,6 @@ impl Record for Problem {
     fn cis(&self) -> &[String] {
         &self.linked_cis
     }
-    fn cis_mut(&mut self) -> &mut Vec<String> {
-        &mut self.linked_cis
-    }
     fn state_key(&self) -> &'static str {
         self.state.key()
     }

@@ -27,7 +27,6 @@ pub trait Record: Serialize + DeserializeOwned + Clone {
     const SPACE: &'static str;
     fn id(&self) -> &str;
     fn cis(&self) -> &[String];
-    fn cis_mut(&mut self) -> &mut Vec<String>;
     /// The state as stored (snake_case), for the state index.
     fn state_key(&self) -> &'static str;
     fn set_updated_at(&mut self, at: OffsetDateTime);
