@@ -12,11 +12,12 @@
 //! window also in Approved and Scheduled (rescheduling). A window that overlaps another active change on
 //! the same CI is allowed but answered with a `window_overlap` warning naming the other change.
 
+pub use super::collision::collisions;
 use super::incident::{Incident, present};
 use super::record::{self, Record};
 use super::{
-    Actor, ItsmError, Outcome, Page, Result, StateChange, Warning, check_transition, clean,
-    optional_text, required_text,
+    Actor, ItsmError, Outcome, Page, Result, StateChange, check_transition, clean, optional_text,
+    required_text,
 };
 use crate::itsm::CiDirectory;
 use crate::itsm::incident::known_cis;
@@ -616,44 +617,6 @@ pub fn list_changes(
 pub fn changes_on(store: &dyn Store, ci: &str) -> Result<Vec<Change>> {
     let numbers = record::numbers_for_ci::<Change>(store, ci)?;
     record::load_all(store, &numbers)
-}
-
-/// One warning per other active change whose window overlaps `change`'s on a shared CI.
-pub fn collisions(store: &dyn Store, change: &Change) -> Result<Vec<Warning>> {
-    let Some(window) = change.window else {
-        return Ok(Vec::new());
-    };
-    if matches!(
-        change.state,
-        ChangeState::Rejected | ChangeState::Closed | ChangeState::Cancelled
-    ) {
-        return Ok(Vec::new());
-    }
-    let mut warnings = Vec::new();
-    for ci in &change.affected_cis {
-        for other in changes_on(store, ci)? {
-            let Some(other_window) = other.window else {
-                continue;
-            };
-            if other.id == change.id || !other.state.is_active() || !window.overlaps(&other_window)
-            {
-                continue;
-            }
-            warnings.push(Warning {
-                code: "window_overlap".to_string(),
-                message: format!(
-                    "{} ({}) is also planned on {ci} from {} to {}, overlapping this window",
-                    other.id,
-                    other.state,
-                    rfc3339(other_window.start),
-                    rfc3339(other_window.end)
-                ),
-                record: Some(other.id.clone()),
-                ci: Some(ci.clone()),
-            });
-        }
-    }
-    Ok(warnings)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! - [`history`], [`audit`]: what changed on a record; who wrote what, when and from where.
 //! - [`priority`]: impact × urgency → priority (pure).
 //! - [`incident`], [`change`], [`problem`]: the records, their state machines and operations.
-//! - [`cis`]: adding and removing the CIs a record is about.
+//! - [`cis`]: adding and removing the CIs a record is about; [`collision`]: overlapping change windows.
 //! - [`relationship`]: typed links between CIs; [`impact`]: transitive impact over them.
 //! - [`directory`]: [`CiDirectory`], the CMDB facts this module needs, and an in-memory implementation.
 //! - [`context`]: the incident context view and the per-CI record view.
@@ -29,6 +29,7 @@
 pub mod audit;
 pub mod change;
 pub mod cis;
+pub mod collision;
 pub mod context;
 pub mod directory;
 pub mod history;
