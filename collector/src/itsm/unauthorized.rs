@@ -1,0 +1,307 @@
+//! Unauthorized changes: a change discovery saw on a CI that no authorized change covers.
+//!
+//! A discovered change at time `t` on CI `c` is authorized when some change record
+//! - lists `c` among its affected CIs,
+//! - is Approved, Scheduled, Implementing, Review or Closed, and
+//! - has a planned window with `start - GRACE <= t <= end + GRACE` (both edges inclusive).
+//!
+//! [`GRACE`] absorbs clock skew and the agent's collection interval: the inventory that shows the change
+//! is often collected a little after the work ends. Otherwise the change is flagged (`UAC-000001`) into
+//! a persistent list, once: the same discovered change evaluated again (a replayed report) is not
+//! flagged twice. A person then acknowledges a flag (with a note) or links it to the change that
+//! explains it; both are audited and kept in the flag's history.
+
+use super::change::{ChangeState, changes_on};
+use super::numbering::{self, RecordKind};
+use super::record::{self, Record, stage};
+use super::{Actor, DiscoveredChange, DiscoveredChangeKind, ItsmError, Page, Result, write_lock};
+use crate::itsm::change::Change;
+use crate::store::{Batch, Store};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+pub const SPACE_FLAGS: &str = "itsm_unauthorized";
+/// Fingerprint of each discovered change already flagged → flag id.
+pub const SPACE_FLAGGED: &str = "itsm_unauthorized_seen";
+/// Margin around a change's window within which discovered changes still count as covered.
+pub const GRACE: Duration = Duration::minutes(15);
+const NOTE_MAX: usize = 5_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagStatus {
+    Open,
+    Acknowledged,
+    /// Linked to the change that explains it.
+    Linked,
+}
+
+impl FlagStatus {
+    fn key(self) -> &'static str {
+        match self {
+            FlagStatus::Open => "open",
+            FlagStatus::Acknowledged => "acknowledged",
+            FlagStatus::Linked => "linked",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    pub id: String,
+    pub ci: String,
+    pub change: DiscoveredChange,
+    pub status: FlagStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub detected_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub acknowledged_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub acknowledged_at: Option<OffsetDateTime>,
+    pub note: Option<String>,
+    pub linked_change: Option<String>,
+    pub linked_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub linked_at: Option<OffsetDateTime>,
+}
+
+impl Record for Flag {
+    const KIND: RecordKind = RecordKind::Flag;
+    const SPACE: &'static str = SPACE_FLAGS;
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn cis(&self) -> &[String] {
+        std::slice::from_ref(&self.ci)
+    }
+    fn state_key(&self) -> &'static str {
+        self.status.key()
+    }
+    fn set_updated_at(&mut self, at: OffsetDateTime) {
+        self.updated_at = at;
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagFilter {
+    pub status: Option<FlagStatus>,
+    pub ci: Option<String>,
+    pub kind: Option<DiscoveredChangeKind>,
+    /// Discovered at or after.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    /// Discovered before.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
+}
+
+impl FlagFilter {
+    fn matches(&self, flag: &Flag) -> bool {
+        self.status.is_none_or(|s| s == flag.status)
+            && self.ci.as_ref().is_none_or(|ci| *ci == flag.ci)
+            && self.kind.is_none_or(|k| k == flag.change.kind)
+            && self.since.is_none_or(|since| flag.change.at >= since)
+            && self.until.is_none_or(|until| flag.change.at < until)
+    }
+}
+
+/// Whether `change` authorizes what discovery saw at `at` on one of its CIs (see the module doc).
+pub fn covers(change: &Change, at: OffsetDateTime) -> bool {
+    change.state.authorizes()
+        && change
+            .window
+            .is_some_and(|w| w.start - GRACE <= at && at <= w.end + GRACE)
+}
+
+/// The first change (lowest id) authorizing `discovered`, among `changes` on its CI.
+pub fn covering_change<'a>(
+    changes: &'a [Change],
+    discovered: &DiscoveredChange,
+) -> Option<&'a Change> {
+    changes
+        .iter()
+        .filter(|c| c.affected_cis.contains(&discovered.ci))
+        .find(|c| covers(c, discovered.at))
+}
+
+fn fingerprint(change: &DiscoveredChange) -> Result<String> {
+    let json = serde_json::to_vec(change).map_err(|error| ItsmError::Corrupt {
+        space: SPACE_FLAGGED.to_string(),
+        key: change.ci.clone(),
+        message: error.to_string(),
+    })?;
+    Ok(hex::encode(Sha256::digest(json)))
+}
+
+/// Flags the changes in `changes` (all on `ci`) that no authorized change covers; returns the flags
+/// raised now (not those raised by an earlier evaluation of the same change). Called from ingest.
+pub fn evaluate_discovered_changes(
+    store: &dyn Store,
+    ci: &str,
+    changes: &[DiscoveredChange],
+) -> Result<Vec<Flag>> {
+    evaluate_discovered_changes_at(store, ci, changes, OffsetDateTime::now_utc())
+}
+
+/// [`evaluate_discovered_changes`] with the detection time given.
+pub fn evaluate_discovered_changes_at(
+    store: &dyn Store,
+    ci: &str,
+    changes: &[DiscoveredChange],
+    now: OffsetDateTime,
+) -> Result<Vec<Flag>> {
+    if let Some(other) = changes.iter().find(|c| c.ci != ci) {
+        return Err(ItsmError::Invalid {
+            record: format!("discovered changes of {ci}"),
+            message: format!(
+                "one of them is on {}; evaluate each CI separately",
+                other.ci
+            ),
+        });
+    }
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let _guard = write_lock();
+    let planned: Vec<Change> = changes_on(store, ci)?
+        .into_iter()
+        .filter(|c| c.state != ChangeState::Cancelled)
+        .collect();
+    let mut batch = Batch::new();
+    let mut raised: Vec<Flag> = Vec::new();
+    for discovered in changes {
+        if covering_change(&planned, discovered).is_some() {
+            continue;
+        }
+        let print = fingerprint(discovered)?;
+        if store.get(SPACE_FLAGGED, print.as_bytes())?.is_some()
+            || raised.iter().any(|flag| flag.change == *discovered)
+        {
+            continue;
+        }
+        let number =
+            numbering::allocate_after(store, RecordKind::Flag, &mut batch, raised.len() as u64)?;
+        let flag = Flag {
+            id: numbering::format_id(RecordKind::Flag, number),
+            ci: ci.to_string(),
+            change: discovered.clone(),
+            status: FlagStatus::Open,
+            detected_at: now,
+            updated_at: now,
+            acknowledged_by: None,
+            acknowledged_at: None,
+            note: None,
+            linked_change: None,
+            linked_by: None,
+            linked_at: None,
+        };
+        stage(store, &mut batch, None, &flag, "discovery", now)?;
+        batch.put(
+            SPACE_FLAGGED,
+            print.into_bytes(),
+            flag.id.clone().into_bytes(),
+        );
+        raised.push(flag);
+    }
+    if !raised.is_empty() {
+        store.commit(batch)?;
+        tracing::info!(ci, n_flags = raised.len(), "unauthorized changes flagged");
+    }
+    Ok(raised)
+}
+
+pub fn get_flag(store: &dyn Store, id: &str) -> Result<Flag> {
+    record::load(store, id)
+}
+
+/// Flags matching `filter`, newest first.
+pub fn list_unauthorized(
+    store: &dyn Store,
+    filter: &FlagFilter,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<Flag>> {
+    let candidates = match (&filter.ci, filter.status) {
+        (Some(ci), _) => Some(record::numbers_for_ci::<Flag>(store, ci)?),
+        (None, Some(status)) => Some(record::numbers_in_state::<Flag>(store, status.key())?),
+        (None, None) => None,
+    };
+    record::list(store, cursor, limit, candidates, |f: &Flag| {
+        filter.matches(f)
+    })
+}
+
+/// A person has seen an open flag and says why it is fine (or what was done).
+pub fn acknowledge(
+    store: &dyn Store,
+    id: &str,
+    actor: &Actor,
+    note: &str,
+    now: OffsetDateTime,
+) -> Result<Flag> {
+    let note = super::required_text(id, "note", note, NOTE_MAX)?;
+    record::modify(
+        store,
+        actor,
+        id,
+        "unauthorized.acknowledge",
+        now,
+        |flag: &mut Flag| {
+            if flag.status != FlagStatus::Open {
+                return Err(ItsmError::Invalid {
+                    record: id.to_string(),
+                    message: format!(
+                        "only open flags can be acknowledged; this one is {}",
+                        flag.status.key()
+                    ),
+                });
+            }
+            flag.status = FlagStatus::Acknowledged;
+            flag.acknowledged_by = Some(actor.name.clone());
+            flag.acknowledged_at = Some(now);
+            flag.note = Some(note);
+            Ok(None)
+        },
+    )
+}
+
+/// Links an open or acknowledged flag to the change that explains it.
+pub fn link_to_change(
+    store: &dyn Store,
+    id: &str,
+    change_id: &str,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<Flag> {
+    record::load::<Change>(store, change_id)?;
+    record::modify(
+        store,
+        actor,
+        id,
+        "unauthorized.link_change",
+        now,
+        |flag: &mut Flag| {
+            if flag.status == FlagStatus::Linked {
+                return Err(ItsmError::Invalid {
+                    record: id.to_string(),
+                    message: format!(
+                        "already linked to {}",
+                        flag.linked_change.as_deref().unwrap_or("a change")
+                    ),
+                });
+            }
+            flag.status = FlagStatus::Linked;
+            flag.linked_change = Some(change_id.to_string());
+            flag.linked_by = Some(actor.name.clone());
+            flag.linked_at = Some(now);
+            Ok(Some(change_id.to_string()))
+        },
+    )
+}
+
+#[cfg(test)]
+#[path = "unauthorized_tests.rs"]
+mod tests;

@@ -1,0 +1,218 @@
+use super::*;
+use crate::itsm::audit::{AuditFilter, audit_list};
+use crate::itsm::change::{
+    ChangeTransition, ChangeType, NewChange, PlannedWindow, Risk, create_change, transition_change,
+};
+use crate::itsm::history::history;
+use crate::itsm::testutil::{T0, agent, approver, at, directory, memory, sled};
+
+fn discovered(ci: &str, when: OffsetDateTime, subject: &str) -> DiscoveredChange {
+    DiscoveredChange {
+        ci: ci.into(),
+        at: when,
+        kind: DiscoveredChangeKind::PackageUpgraded,
+        subject: subject.into(),
+        old: Some("3.0.1".into()),
+        new: Some("3.0.2".into()),
+    }
+}
+
+/// A standard change on `ci` with window [T0, T0+60min], moved along `states`.
+fn change_on(store: &dyn Store, ci: &str, states: &[ChangeState]) -> String {
+    let request = NewChange {
+        title: "openssl upgrade".into(),
+        description: None,
+        change_type: ChangeType::Standard,
+        risk: Risk::Low,
+        window: Some(PlannedWindow {
+            start: at(0),
+            end: at(60),
+        }),
+        implementation_plan: Some("apt-get upgrade".into()),
+        backout_plan: Some("apt-get install openssl=3.0.1".into()),
+        affected_cis: vec![ci.into()],
+    };
+    let id = create_change(store, &directory(), &agent(), request, T0)
+        .unwrap()
+        .record
+        .id;
+    for &state in states {
+        let request = ChangeTransition {
+            to: state,
+            note: None,
+        };
+        transition_change(store, &approver(), &id, request, at(0)).unwrap();
+    }
+    id
+}
+
+#[test]
+fn window_edges_with_grace_are_inclusive() {
+    let store = memory();
+    let store = store.as_ref();
+    change_on(store, "ci-000001", &[ChangeState::Scheduled]);
+    let second = time::Duration::seconds(1);
+    let cases = [
+        (at(-15), false),
+        (at(-15) - second, true),
+        (at(0), false),
+        (at(75), false),
+        (at(75) + second, true),
+    ];
+    for (n, (when, flagged)) in cases.into_iter().enumerate() {
+        let change = discovered("ci-000001", when, &format!("pkg{n}"));
+        let flags = evaluate_discovered_changes_at(store, "ci-000001", &[change], at(100)).unwrap();
+        assert_eq!(flags.len(), usize::from(flagged), "case {n} at {when}");
+    }
+    // Another CI is not covered by a change that does not list it.
+    let flags = evaluate_discovered_changes_at(
+        store,
+        "ci-000002",
+        &[discovered("ci-000002", at(30), "x")],
+        at(100),
+    )
+    .unwrap();
+    assert_eq!(flags.len(), 1);
+}
+
+#[test]
+fn only_authorized_states_cover() {
+    use ChangeState::*;
+    let cases: &[(&[ChangeState], bool)] = &[
+        (&[], false),                               // Draft
+        (&[Scheduled], true),                       // Scheduled
+        (&[Scheduled, Implementing], true),         // Implementing
+        (&[Scheduled, Implementing, Review], true), // Review
+        (&[Scheduled, Implementing, Review, Closed], true),
+        (&[Cancelled], false),
+    ];
+    for (n, (states, authorized)) in cases.iter().enumerate() {
+        let store = memory();
+        change_on(store.as_ref(), "ci-000003", states);
+        let flags = evaluate_discovered_changes_at(
+            store.as_ref(),
+            "ci-000003",
+            &[discovered("ci-000003", at(30), "nginx")],
+            at(90),
+        )
+        .unwrap();
+        assert_eq!(flags.is_empty(), *authorized, "case {n}: {states:?}");
+    }
+}
+
+#[test]
+fn flags_are_raised_once_and_can_be_acknowledged_or_linked_on_sled() {
+    let (store, _guard) = sled();
+    let store = store.as_ref();
+    let changes = [
+        discovered("ci-000001", at(10), "openssl"),
+        discovered("ci-000001", at(20), "nginx"),
+        discovered("ci-000001", at(20), "nginx"),
+    ];
+    let flags = evaluate_discovered_changes_at(store, "ci-000001", &changes, at(30)).unwrap();
+    let ids: Vec<&str> = flags.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["UAC-000001", "UAC-000002"]);
+    assert_eq!(
+        evaluate_discovered_changes_at(store, "ci-000001", &changes, at(40)).unwrap(),
+        []
+    );
+
+    let error = acknowledge(store, "UAC-000001", &agent(), "  ", at(50)).unwrap_err();
+    assert_eq!(error.to_string(), "UAC-000001: note is required");
+    let acked = acknowledge(
+        store,
+        "UAC-000001",
+        &agent(),
+        "emergency fix by the DBA",
+        at(50),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            acked.status,
+            acked.acknowledged_by.as_deref(),
+            acked.acknowledged_at
+        ),
+        (FlagStatus::Acknowledged, Some("alice"), Some(at(50)))
+    );
+    let error = acknowledge(store, "UAC-000001", &agent(), "again", at(51)).unwrap_err();
+    assert!(error.to_string().contains("only open flags"), "{error}");
+
+    let change = change_on(store, "ci-000001", &[]);
+    let error = link_to_change(store, "UAC-000002", "CHG-000099", &agent(), at(52)).unwrap_err();
+    assert_eq!(error.to_string(), "CHG-000099 does not exist");
+    let linked = link_to_change(store, "UAC-000002", &change, &agent(), at(52)).unwrap();
+    assert_eq!(
+        (linked.status, linked.linked_change.as_deref()),
+        (FlagStatus::Linked, Some(change.as_str()))
+    );
+
+    let open = list_unauthorized(
+        store,
+        &FlagFilter {
+            status: Some(FlagStatus::Open),
+            ..Default::default()
+        },
+        None,
+        10,
+    )
+    .unwrap();
+    assert_eq!(open.items, []);
+    let all = list_unauthorized(store, &FlagFilter::default(), None, 1).unwrap();
+    assert_eq!(all.items[0].id, "UAC-000002");
+    let rest =
+        list_unauthorized(store, &FlagFilter::default(), all.next_cursor.as_deref(), 1).unwrap();
+    assert_eq!(
+        (rest.items[0].id.as_str(), rest.next_cursor),
+        ("UAC-000001", None)
+    );
+
+    let fields: Vec<(String, String)> = history(store, "UAC-000001")
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.actor, e.field))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("discovery".into(), "record".into()),
+            ("alice".into(), "acknowledged_at".into()),
+            ("alice".into(), "acknowledged_by".into()),
+            ("alice".into(), "note".into()),
+            ("alice".into(), "status".into()),
+        ]
+    );
+    let audit = AuditFilter {
+        action: Some("unauthorized.".into()),
+        ..Default::default()
+    };
+    let actions: Vec<String> = audit_list(store, &audit, None, 10)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| format!("{} {}", e.record, e.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "UAC-000002 unauthorized.link_change",
+            "UAC-000001 unauthorized.acknowledge"
+        ]
+    );
+}
+
+#[test]
+fn changes_of_another_ci_are_refused() {
+    let store = memory();
+    let error = evaluate_discovered_changes_at(
+        store.as_ref(),
+        "ci-000001",
+        &[discovered("ci-000002", T0, "x")],
+        T0,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "discovered changes of ci-000001: one of them is on ci-000002; evaluate each CI separately"
+    );
+}
