@@ -14,7 +14,8 @@ use census_shared::hash::content_hash;
 use census_shared::inventory::{Inventory, Package, SCHEMA_VERSION};
 use census_shared::protocol::{
     AgentStatus, ApiErrorBody, CheckIn, CheckInResponse, EnrollRequest, EnrollResponse,
-    PROTOCOL_VERSION, Report, ReportBody, ReportHeader, ReportOutcome, ReportResponse,
+    PROTOCOL_VERSION, RenewRequest, RenewResponse, Report, ReportBody, ReportHeader, ReportOutcome,
+    ReportResponse,
 };
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -318,6 +319,42 @@ async fn an_agent_enrolls_checks_in_and_reports_over_mtls_and_is_revoked_on_its_
         error.message.contains("client certificate"),
         "{}",
         error.message
+    );
+
+    // Renewal: a new certificate for a new key, still naming the same agent, which then works.
+    let new_key = KeyPair::generate().unwrap();
+    let response = http
+        .post(collector.url("/api/v1/agent/renew"))
+        .json(&RenewRequest {
+            csr_pem: csr(&new_key, "agt-victim"),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let renewed: RenewResponse = response.json().await.unwrap();
+    let der = first_certificate_der(&renewed.certificate_pem).unwrap();
+    let renewed_identity = certificate_identity(&der).unwrap();
+    assert_eq!(
+        renewed_identity.common_name.as_deref(),
+        Some(agent.agent_id.as_str())
+    );
+    assert_ne!(renewed_identity.serial_hex, identity.serial_hex);
+    let renewed_agent = Identity {
+        agent_id: agent.agent_id.clone(),
+        key_pem: new_key.serialize_pem(),
+        key: new_key,
+        cert_pem: renewed.certificate_pem,
+    };
+    let response = client(collector.ca.cert_pem(), Some(&renewed_agent))
+        .post(collector.url("/api/v1/agent/checkin"))
+        .json(&check_in(3, &inventory))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.json::<CheckInResponse>().await.unwrap(),
+        CheckInResponse::Unchanged
     );
 
     // Revoked by an administrator: refused on the very next request, over the same connection pool.
