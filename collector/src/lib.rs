@@ -4,15 +4,29 @@
 //! - [`cli`]: every subcommand and flag of `census-collector`.
 //! - [`config`]: `collector.toml`: keys, defaults, validation reporting every problem at once.
 //! - [`datadir`]: the data directory layout (CA, server certificate, admin token, database) and permissions.
+//! - [`server`]: the HTTPS listener (TLS, plain-HTTP detection, connection limits, graceful shutdown).
+//! - [`tls`]: the rustls configuration and the client-certificate policy.
+//! - [`api`]: routes, request limits and decoding, JSON errors; agent and admin endpoints.
+//! - [`pki`]: the collector's CA: server certificate, agent certificates from CSRs.
+//! - [`enrollment`]: enrollment tokens and agent records (approve, revoke).
+//! - [`auth`]: API bearer tokens for people and scripts, with roles.
 //! - [`ingest`]: check-ins and reports: replay protection, delta application, one atomic write per report.
 //! - [`itsm`]: incidents, changes, problems, CI relationships, impact, unauthorized-change detection.
-//! - [`store`]: the storage trait and its engines (sled on disk, memory for tests).
+//! - [`store`]: the storage trait and its engines (sled on disk, memory for tests), and group commit.
+//! - [`secret`]: random ids, bearer secrets and their stored hashes.
 //!
 //! Data flows agent report → `api` (decode, authenticate, limit) → ingest → reconcile → store → query.
 
+pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod datadir;
+pub mod enrollment;
 pub mod ingest;
 pub mod itsm;
+pub mod pki;
+pub mod secret;
+pub mod server;
 pub mod store;
+pub mod tls;

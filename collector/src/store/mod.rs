@@ -9,6 +9,7 @@
 //! committed so far survive a crash. Callers acknowledge a write to a client only after a flush that
 //! started after their commit (see `GroupCommit`, which shares one flush among many writers).
 
+pub mod group_commit;
 pub mod memory;
 pub mod sled;
 

@@ -1,0 +1,450 @@
+//! Agent endpoints: enrollment (token-authenticated) and renew, check-in, report (client-certificate
+//! authenticated).
+//!
+//! The agent id comes only from the verified client certificate's CN, never from a body. Every mTLS
+//! request reads the agent's record (no cache: a sled read is microseconds), so a revocation or an
+//! approval takes effect on the agent's next request. A report is acknowledged only after a group
+//! commit that started after it was written: an `applied` answer means it is on disk.
+
+use super::body::{Limits, check_headers, check_list, decode_json, read_limited};
+use super::error::{ApiError, CERTIFICATE_EXPIRED, UNSUPPORTED_PROTOCOL};
+use super::{ApiState, blocking};
+use crate::enrollment::agents::{self, AgentRecord, EnrollOptions};
+use crate::pki::certificate_identity;
+use crate::secret::{now_rfc3339, rfc3339};
+use crate::tls::ClientCertificate;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use census_shared::Inventory;
+use census_shared::protocol::{
+    AgentStatus, CheckIn, CheckInResponse, EnrollRequest, EnrollResponse, PROTOCOL_VERSION,
+    RenewRequest, RenewResponse, Report, ReportBody, ReportResponse, error_code,
+};
+use time::OffsetDateTime;
+
+/// An enrolled agent that may report (status `active`).
+#[derive(Debug, Clone)]
+pub struct ActiveAgent(pub AgentRecord);
+
+/// An enrolled agent, active or pending (pending agents may renew their certificate).
+#[derive(Debug, Clone)]
+pub struct EnrolledAgent(pub AgentRecord);
+
+impl FromRequestParts<ApiState> for ActiveAgent {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let record = identify(parts, state)?;
+        if record.status == AgentStatus::Pending {
+            return Err(ApiError::new(
+                error_code::AGENT_PENDING,
+                format!(
+                    "agent {} waits for an administrator's approval; keep the data and retry later",
+                    record.agent_id
+                ),
+            ));
+        }
+        Ok(Self(record))
+    }
+}
+
+impl FromRequestParts<ApiState> for EnrolledAgent {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        identify(parts, state).map(Self)
+    }
+}
+
+/// The agent record named by the request's client certificate, if the certificate is currently valid
+/// and the agent is not revoked.
+fn identify(parts: &Parts, state: &ApiState) -> Result<AgentRecord, ApiError> {
+    let certificate = parts.extensions.get::<ClientCertificate>().ok_or_else(|| {
+        ApiError::unauthenticated(
+            "this endpoint needs the agent's client certificate; enroll the agent first",
+        )
+    })?;
+    let identity = certificate_identity(&certificate.0).map_err(|error| {
+        ApiError::unauthenticated(format!("the client certificate is unreadable: {error}"))
+    })?;
+    let now = OffsetDateTime::now_utc();
+    if now > identity.not_after {
+        return Err(ApiError::new(
+            CERTIFICATE_EXPIRED,
+            format!(
+                "the client certificate expired on {}; enroll again",
+                rfc3339(identity.not_after)
+            ),
+        ));
+    }
+    if now < identity.not_before {
+        return Err(ApiError::new(
+            CERTIFICATE_EXPIRED,
+            format!(
+                "the client certificate is not valid before {}; check this machine's clock",
+                rfc3339(identity.not_before)
+            ),
+        ));
+    }
+    let agent_id = identity.common_name.ok_or_else(|| {
+        ApiError::unauthenticated("the client certificate names no agent; enroll again")
+    })?;
+    let record = agents::get(state.store.as_ref(), &agent_id)?.ok_or_else(|| {
+        ApiError::unauthenticated(format!(
+            "agent {agent_id} is unknown to this collector; enroll again"
+        ))
+    })?;
+    if record.status == AgentStatus::Revoked {
+        return Err(ApiError::new(
+            error_code::AGENT_REVOKED,
+            format!("agent {agent_id} was revoked by an administrator; enroll again"),
+        ));
+    }
+    Ok(record)
+}
+
+fn check_protocol(version: u32) -> Result<(), ApiError> {
+    if version != PROTOCOL_VERSION {
+        return Err(ApiError::new(
+            UNSUPPORTED_PROTOCOL,
+            format!(
+                "protocol version {version} is not supported (this collector speaks {PROTOCOL_VERSION}); upgrade the older side"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn enroll(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    let encoding = check_headers(&headers)?;
+    let bytes = read_limited(&headers, body, state.limits.max_small_body_bytes).await?;
+    let request: EnrollRequest = decode_json(&bytes, encoding, &state.limits)?;
+    let options = EnrollOptions {
+        require_approval: state.require_approval,
+        cert_validity: state.agent_cert_validity,
+    };
+    let (store, ca) = (state.store.clone(), state.ca.clone());
+    let (record, certificate) = blocking(move || {
+        agents::enroll(store.as_ref(), &ca, &request, options).map_err(ApiError::from)
+    })
+    .await?;
+    state.group_commit.durable().await?;
+    tracing::info!(agent_id = %record.agent_id, status = ?record.status, token_id = %record.token_id, "agent enrolled");
+    Ok(Json(EnrollResponse {
+        agent_id: record.agent_id,
+        status: record.status,
+        certificate_pem: certificate.pem,
+        ca_pem: state.ca.cert_pem().to_string(),
+        not_after: rfc3339(certificate.not_after),
+    }))
+}
+
+pub async fn renew(
+    State(state): State<ApiState>,
+    EnrolledAgent(agent): EnrolledAgent,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<RenewResponse>, ApiError> {
+    let encoding = check_headers(&headers)?;
+    let bytes = read_limited(&headers, body, state.limits.max_small_body_bytes).await?;
+    let request: RenewRequest = decode_json(&bytes, encoding, &state.limits)?;
+    let (store, ca, validity) = (
+        state.store.clone(),
+        state.ca.clone(),
+        state.agent_cert_validity,
+    );
+    let (_, certificate) = blocking(move || {
+        agents::renew(
+            store.as_ref(),
+            &ca,
+            &agent.agent_id,
+            &request.csr_pem,
+            validity,
+        )
+        .map_err(ApiError::from)
+    })
+    .await?;
+    state.group_commit.durable().await?;
+    Ok(Json(RenewResponse {
+        certificate_pem: certificate.pem,
+        not_after: rfc3339(certificate.not_after),
+    }))
+}
+
+pub async fn check_in(
+    State(state): State<ApiState>,
+    ActiveAgent(agent): ActiveAgent,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<CheckInResponse>, ApiError> {
+    let encoding = check_headers(&headers)?;
+    let bytes = read_limited(&headers, body, state.limits.max_small_body_bytes).await?;
+    let check_in: CheckIn = decode_json(&bytes, encoding, &state.limits)?;
+    check_protocol(check_in.protocol)?;
+    let ingest = state.ingest.clone();
+    let answer = blocking(move || {
+        ingest
+            .check_in(&agent.agent_id, &check_in.header, &now_rfc3339())
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(answer))
+}
+
+pub async fn report(
+    State(state): State<ApiState>,
+    ActiveAgent(agent): ActiveAgent,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<ReportResponse>, ApiError> {
+    // Taken before reading the body: the permit bounds the memory reports hold at once.
+    let _permit = state
+        .report_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::new(
+                error_code::RATE_LIMITED,
+                "the collector is busy with other reports; retry after the delay in Retry-After",
+            )
+        })?;
+    let encoding = check_headers(&headers)?;
+    let bytes = read_limited(&headers, body, state.limits.max_body_bytes).await?;
+    let (ingest, limits) = (state.ingest.clone(), state.limits);
+    let agent_id = agent.agent_id.clone();
+    let outcome = blocking(move || {
+        let report: Report = decode_json(&bytes, encoding, &limits)?;
+        check_protocol(report.protocol)?;
+        check_report_lists(&report.body, &limits)?;
+        ingest
+            .report(&agent_id, &report.header, report.body, &now_rfc3339())
+            .map_err(ApiError::from)
+    })
+    .await?;
+    // Also for duplicates: the first application may still be waiting for its flush.
+    state.group_commit.durable().await?;
+    tracing::debug!(agent_id = %agent.agent_id, outcome = ?outcome.outcome, changed = outcome.changed, "report");
+    Ok(Json(ReportResponse {
+        outcome: outcome.outcome,
+        hash: outcome.hash,
+    }))
+}
+
+/// List lengths of a report, beyond the generic JSON array cap.
+fn check_report_lists(body: &ReportBody, limits: &Limits) -> Result<(), ApiError> {
+    match body {
+        ReportBody::Full { inventory } => check_inventory_lists(inventory, limits),
+        ReportBody::Delta { delta, .. } => {
+            check_list("delta.ops", delta.ops.len(), limits.max_list_items)
+        }
+    }
+}
+
+fn check_inventory_lists(inventory: &Inventory, limits: &Limits) -> Result<(), ApiError> {
+    check_list(
+        "software.packages",
+        inventory.software.packages.len(),
+        limits.max_packages,
+    )?;
+    let hardware = &inventory.hardware;
+    let network = &inventory.network;
+    let lists = [
+        ("filesystems", inventory.filesystems.len()),
+        ("users", inventory.users.len()),
+        ("groups", inventory.groups.len()),
+        ("services", inventory.services.len()),
+        ("listening_ports", inventory.listening_ports.len()),
+        ("collection_errors", inventory.collection_errors.len()),
+        ("os.id_like", inventory.os.id_like.len()),
+        ("hardware.disks", hardware.disks.len()),
+        ("hardware.pci_devices", hardware.pci_devices.len()),
+        ("hardware.usb_devices", hardware.usb_devices.len()),
+        ("hardware.batteries", hardware.batteries.len()),
+        ("hardware.memory.modules", hardware.memory.modules.len()),
+        ("network.interfaces", network.interfaces.len()),
+        ("network.default_gateways", network.default_gateways.len()),
+        ("network.dns_servers", network.dns_servers.len()),
+        ("network.search_domains", network.search_domains.len()),
+        (
+            "network.interfaces[].addresses",
+            network.interfaces.iter().map(|i| i.addresses.len()).sum(),
+        ),
+    ];
+    for (name, len) in lists {
+        check_list(name, len, limits.max_list_items)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::router;
+    use crate::enrollment::tokens;
+    use crate::pki::{CertificateAuthority, first_certificate_der};
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Batch, Entry, Store, StoreError, StoreResult};
+    use axum::http::{Request, StatusCode, header};
+    use census_shared::hash::content_hash;
+    use census_shared::protocol::ReportHeader;
+    use std::ops::Bound;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// A store whose disk is full: commits land in memory, flushes fail.
+    #[derive(Default)]
+    struct FullDisk(MemoryStore);
+
+    impl Store for FullDisk {
+        fn get(&self, space: &'static str, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+            self.0.get(space, key)
+        }
+        fn range(
+            &self,
+            space: &'static str,
+            from: Bound<Vec<u8>>,
+            to: Bound<Vec<u8>>,
+            reverse: bool,
+        ) -> Box<dyn Iterator<Item = StoreResult<Entry>> + Send + '_> {
+            self.0.range(space, from, to, reverse)
+        }
+        fn commit(&self, batch: Batch) -> StoreResult<()> {
+            self.0.commit(batch)
+        }
+        fn flush(&self) -> StoreResult<()> {
+            Err(StoreError::DiskFull)
+        }
+        fn generate_id(&self) -> StoreResult<u64> {
+            self.0.generate_id()
+        }
+        fn size_on_disk(&self) -> StoreResult<u64> {
+            Ok(0)
+        }
+    }
+
+    /// State with one enrolled, active agent, and that agent's certificate.
+    fn enrolled(store: Arc<dyn Store>) -> (ApiState, ClientCertificate) {
+        let ca = Arc::new(CertificateAuthority::generate("test").unwrap());
+        let (_, secret) = tokens::create(store.as_ref(), Duration::from_secs(60), 1, None).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let csr = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let request = EnrollRequest {
+            token: secret,
+            csr_pem: csr,
+            hostname: None,
+            agent_version: "0.1.0".into(),
+        };
+        let options = EnrollOptions {
+            require_approval: false,
+            cert_validity: Duration::from_secs(3600),
+        };
+        let (_, certificate) = agents::enroll(store.as_ref(), &ca, &request, options).unwrap();
+        let der = first_certificate_der(&certificate.pem).unwrap();
+        let state = ApiState::new(
+            store,
+            ca,
+            Limits::default(),
+            false,
+            Duration::from_secs(3600),
+        );
+        (state, ClientCertificate(Arc::new(der)))
+    }
+
+    async fn send_report(
+        state: ApiState,
+        certificate: ClientCertificate,
+    ) -> axum::response::Response {
+        let mut inventory = Inventory::default();
+        inventory.schema_version = census_shared::SCHEMA_VERSION;
+        inventory.collected_at = "2026-11-26T12:00:00Z".into();
+        let report = Report {
+            protocol: PROTOCOL_VERSION,
+            header: ReportHeader {
+                epoch: 1,
+                seq: 1,
+                report_id: "r-1".into(),
+                hash: content_hash(&inventory),
+                collected_at: inventory.collected_at.clone(),
+            },
+            body: ReportBody::Full {
+                inventory: Box::new(inventory),
+            },
+        };
+        let mut request = Request::post(census_shared::protocol::PATH_REPORT)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_vec(&report).unwrap()))
+            .unwrap();
+        request.extensions_mut().insert(certificate);
+        router(state).oneshot(request).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_saturated_collector_answers_429_with_retry_after() {
+        let (mut state, certificate) = enrolled(Arc::new(MemoryStore::new()));
+        state.report_slots = Arc::new(tokio::sync::Semaphore::new(0));
+        let response = send_report(state.clone(), certificate.clone()).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        state.report_slots = Arc::new(tokio::sync::Semaphore::new(1));
+        assert_eq!(
+            send_report(state, certificate).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_answers_503_unavailable_with_retry_after() {
+        let (state, certificate) = enrolled(Arc::new(FullDisk::default()));
+        let response = send_report(state, certificate).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let error: census_shared::protocol::ApiErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error.code, error_code::UNAVAILABLE);
+    }
+
+    #[test]
+    fn list_limits_name_the_list() {
+        let limits = Limits {
+            max_packages: 2,
+            max_list_items: 1,
+            ..Limits::default()
+        };
+        let mut inventory = Inventory::default();
+        inventory.software.packages = vec![Default::default(); 2];
+        check_inventory_lists(&inventory, &limits).unwrap();
+        inventory.users = vec![Default::default(); 2];
+        let error = check_inventory_lists(&inventory, &limits).unwrap_err();
+        assert!(
+            error.message.contains("users has 2 items; at most 1"),
+            "{}",
+            error.message
+        );
+        inventory.software.packages = vec![Default::default(); 3];
+        let error = check_inventory_lists(&inventory, &limits).unwrap_err();
+        assert!(
+            error.message.contains("software.packages"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn only_this_protocol_version_is_accepted() {
+        check_protocol(PROTOCOL_VERSION).unwrap();
+        let error = check_protocol(PROTOCOL_VERSION + 1).unwrap_err();
+        assert_eq!(error.code, UNSUPPORTED_PROTOCOL);
+    }
+}

@@ -1,0 +1,305 @@
+//! The collector's HTTPS server: binding, TLS, connection limits, timeouts and graceful shutdown.
+//!
+//! Each accepted connection: wait (bounded by the handshake timeout) for its first byte; if it is not
+//! a TLS handshake (0x16), answer a plain `HTTP/1.1 400` JSON saying the port speaks HTTPS only and
+//! close. Otherwise complete TLS, take the client's verified certificate (if any) and serve HTTP/1.1
+//! or HTTP/2 (ALPN) with the API router, inserting the certificate into every request's extensions.
+//!
+//! Limits: at most [`Limits::max_connections`] connections (further clients wait in the accept
+//! queue), a TLS handshake timeout, a header read timeout (slowloris; also bounds idle keep-alive),
+//! and the router's per-request timeout. Shutdown stops accepting, lets in-flight requests finish for
+//! up to `shutdown_grace`, then drops what remains.
+
+use crate::api::{self, ApiState, Limits};
+use crate::pki::{CertificateAuthority, PkiError};
+use crate::store::Store;
+use crate::tls::{self, ClientCertificate, TlsError};
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// The first byte of every TLS connection: a handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+/// How long in-flight requests may run after shutdown begins, by default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Streams one HTTP/2 connection may run at once.
+const MAX_H2_STREAMS: u32 = 64;
+
+/// Everything the server needs; the command line builds it from the config and the data dir.
+pub struct ServeSettings {
+    pub listen: SocketAddr,
+    /// The collector CA certificate: client certificates must chain to it.
+    pub ca_pem: String,
+    /// The CA private key, to sign agents' certificates.
+    pub ca_key_pem: String,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+    pub store: Arc<dyn Store>,
+    pub limits: Limits,
+    /// New agents start `pending` until an administrator approves them.
+    pub require_approval: bool,
+    pub agent_cert_validity: Duration,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("listening on {address} failed: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+}
+
+/// A server accepting connections in the background.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the grace period), and returns.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the server task failed");
+        }
+    }
+
+    /// Serves until `signal` resolves (e.g. SIGTERM or SIGINT), then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        self.shutdown().await;
+    }
+}
+
+/// Binds the HTTPS port and starts serving in the background.
+pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError> {
+    let ca = CertificateAuthority::from_pem(&settings.ca_pem, &settings.ca_key_pem)?;
+    let tls_config = tls::server_config(
+        &settings.ca_pem,
+        &settings.server_cert_pem,
+        &settings.server_key_pem,
+    )?;
+    let listener =
+        TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                address: settings.listen,
+                source,
+            })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        address: settings.listen,
+        source,
+    })?;
+    let state = ApiState::new(
+        settings.store,
+        Arc::new(ca),
+        settings.limits,
+        settings.require_approval,
+        settings.agent_cert_validity,
+    );
+    let router = api::router(state);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let accept = AcceptLoop {
+        listener,
+        acceptor: TlsAcceptor::from(tls_config),
+        router,
+        limits: settings.limits,
+        grace: settings.shutdown_grace,
+        shutdown: shutdown_rx,
+    };
+    let task = tokio::spawn(accept.run());
+    tracing::info!(address = %local_addr, "collector listening (HTTPS)");
+    Ok(RunningServer {
+        local_addr,
+        shutdown,
+        task,
+    })
+}
+
+struct AcceptLoop {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    limits: Limits,
+    grace: Duration,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl AcceptLoop {
+    async fn run(mut self) {
+        let slots = Arc::new(Semaphore::new(self.limits.max_connections.max(1)));
+        let mut connections = JoinSet::new();
+        loop {
+            while connections.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                permit = Arc::clone(&slots).acquire_owned() => permit,
+                _ = stopped(&mut self.shutdown) => break,
+            };
+            let Ok(permit) = permit else { break };
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                _ = stopped(&mut self.shutdown) => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let connection = Connection {
+                acceptor: self.acceptor.clone(),
+                router: self.router.clone(),
+                limits: self.limits,
+                shutdown: self.shutdown.clone(),
+            };
+            connections.spawn(async move {
+                let _permit = permit;
+                connection.serve(stream, peer).await;
+            });
+        }
+        drop(self.listener);
+        let drained = tokio::time::timeout(self.grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                remaining = connections.len(),
+                "grace period over; closing remaining connections"
+            );
+            connections.shutdown().await;
+        }
+    }
+}
+
+struct Connection {
+    acceptor: TlsAcceptor,
+    router: Router,
+    limits: Limits,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn serve(mut self, stream: TcpStream, peer: SocketAddr) {
+        let handshake_timeout = self.limits.tls_handshake_timeout;
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(handshake_timeout, stream.peek(&mut first)).await {
+            Ok(Ok(1)) => {}
+            _ => return,
+        }
+        if first[0] != TLS_HANDSHAKE_RECORD {
+            answer_plain_http(stream).await;
+            return;
+        }
+        let tls = match tokio::time::timeout(handshake_timeout, self.acceptor.accept(stream)).await
+        {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        let certificate = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|der| ClientCertificate(Arc::new(der.to_vec())));
+        let service =
+            self.router
+                .clone()
+                .map_request(move |mut request: axum::http::Request<Incoming>| {
+                    if let Some(certificate) = &certificate {
+                        request.extensions_mut().insert(certificate.clone());
+                    }
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_read_timeout);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_H2_STREAMS)
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        let connection =
+            builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+            }
+            _ = stopped(&mut self.shutdown) => {
+                connection.as_mut().graceful_shutdown();
+                if let Err(error) = connection.await {
+                    tracing::debug!(%peer, %error, "connection ended with an error during shutdown");
+                }
+            }
+        }
+    }
+}
+
+/// Tells a plain-HTTP client, in HTTP, that this port speaks HTTPS only.
+async fn answer_plain_http(mut stream: TcpStream) {
+    let body =
+        r#"{"code":"https_required","message":"this port speaks HTTPS only; use an https:// URL"}"#;
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // Read what the client sent first: closing a socket with unread data makes the kernel send a
+    // reset, which can destroy our answer before the client reads it.
+    let mut request = [0u8; 8192];
+    let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut request)).await;
+    if stream.write_all(response.as_bytes()).await.is_ok() {
+        let _ = stream.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while matches!(stream.read(&mut request).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
+}
+
+/// Resolves once shutdown is requested (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`; drop it here rather than across an await.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

@@ -1,0 +1,241 @@
+//! Group commit: many writers share one [`Store::flush`].
+//!
+//! A flush on sled costs ~20 ms whatever it carries, so flushing once per report would cap ingest at a
+//! few dozen reports per second. Instead each writer commits its batch, then awaits
+//! [`GroupCommit::durable`], which resolves after a flush that *started after the call*: everything the
+//! writer committed before calling is then on disk. One background thread runs flushes back to back
+//! while anyone waits, so all writers arriving during a flush share the next one.
+//!
+//! Layout: flush generations are numbered. `durable` asks for generation `started + 1` (the next flush
+//! to start, which necessarily starts after the call because starting takes the same lock) and waits on
+//! a watch channel until a flush of that generation or a later one completes.
+
+use super::{Store, StoreError};
+use std::sync::{Arc, Condvar, Mutex};
+use tokio::sync::watch;
+
+/// The outcome of the latest finished flush: its generation and, on failure, the error (kept as
+/// `DiskFull` or a message, since [`StoreError`] is not `Clone`).
+#[derive(Debug, Clone)]
+struct Finished {
+    generation: u64,
+    error: Option<FlushFailure>,
+}
+
+#[derive(Debug, Clone)]
+enum FlushFailure {
+    DiskFull,
+    Other(String),
+}
+
+#[derive(Debug, Default)]
+struct Schedule {
+    /// The highest generation some writer waits for.
+    wanted: u64,
+    /// The generation of the flush running or last started.
+    started: u64,
+    closed: bool,
+}
+
+struct Shared {
+    schedule: Mutex<Schedule>,
+    wake: Condvar,
+}
+
+/// Shares flushes among writers; see the module documentation. Dropping it stops the flusher thread
+/// once the flush in progress (if any) ends.
+pub struct GroupCommit {
+    shared: Arc<Shared>,
+    finished: watch::Receiver<Finished>,
+}
+
+impl GroupCommit {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        let shared = Arc::new(Shared {
+            schedule: Mutex::new(Schedule::default()),
+            wake: Condvar::new(),
+        });
+        let (sender, finished) = watch::channel(Finished {
+            generation: 0,
+            error: None,
+        });
+        let flusher_shared = Arc::clone(&shared);
+        // A plain thread: a flush blocks for milliseconds and must not occupy an async worker.
+        let spawned = std::thread::Builder::new()
+            .name("census-group-commit".into())
+            .spawn(move || run_flusher(&flusher_shared, store.as_ref(), &sender));
+        if let Err(error) = spawned {
+            // Without the thread every `durable` would wait forever; fail those waits instead.
+            tracing::error!(%error, "starting the group-commit thread failed");
+            lock(&shared.schedule).closed = true;
+        }
+        Self { shared, finished }
+    }
+
+    /// Resolves once everything committed before this call is durable.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        let target = {
+            let mut schedule = lock(&self.shared.schedule);
+            if schedule.closed {
+                return Err(StoreError::Flush {
+                    message: "the collector is shutting down".into(),
+                });
+            }
+            let target = schedule.started + 1;
+            schedule.wanted = schedule.wanted.max(target);
+            target
+        };
+        self.shared.wake.notify_one();
+        let mut finished = self.finished.clone();
+        let outcome = finished
+            .wait_for(|finished| finished.generation >= target)
+            .await
+            .map_err(|_| StoreError::Flush {
+                message: "the group-commit thread stopped".into(),
+            })?
+            .clone();
+        match outcome.error {
+            None => Ok(()),
+            Some(FlushFailure::DiskFull) => Err(StoreError::DiskFull),
+            Some(FlushFailure::Other(message)) => Err(StoreError::Flush { message }),
+        }
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        lock(&self.shared.schedule).closed = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+fn run_flusher(shared: &Shared, store: &dyn Store, sender: &watch::Sender<Finished>) {
+    loop {
+        let generation = {
+            let mut schedule = lock(&shared.schedule);
+            while schedule.wanted <= schedule.started && !schedule.closed {
+                schedule = shared
+                    .wake
+                    .wait(schedule)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            if schedule.wanted <= schedule.started {
+                return; // closed and nobody waits
+            }
+            schedule.started += 1;
+            schedule.started
+        };
+        let error = match store.flush() {
+            Ok(()) => None,
+            Err(StoreError::DiskFull) => Some(FlushFailure::DiskFull),
+            Err(other) => {
+                tracing::error!(error = %other, "flushing the database failed");
+                Some(FlushFailure::Other(other.to_string()))
+            }
+        };
+        sender.send_replace(Finished { generation, error });
+    }
+}
+
+fn lock(schedule: &Mutex<Schedule>) -> std::sync::MutexGuard<'_, Schedule> {
+    schedule
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Batch, Entry, StoreResult};
+    use std::ops::Bound;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Duration;
+
+    /// Counts commits, and records how many commits each completed flush covers (those committed
+    /// before it started).
+    #[derive(Default)]
+    struct CountingStore {
+        inner: MemoryStore,
+        commits: AtomicU64,
+        durable_commits: AtomicU64,
+        flushes: AtomicU64,
+        disk_full: AtomicBool,
+    }
+
+    impl Store for CountingStore {
+        fn get(&self, space: &'static str, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+            self.inner.get(space, key)
+        }
+        fn range(
+            &self,
+            space: &'static str,
+            from: Bound<Vec<u8>>,
+            to: Bound<Vec<u8>>,
+            reverse: bool,
+        ) -> Box<dyn Iterator<Item = StoreResult<Entry>> + Send + '_> {
+            self.inner.range(space, from, to, reverse)
+        }
+        fn commit(&self, batch: Batch) -> StoreResult<()> {
+            self.inner.commit(batch)?;
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn flush(&self) -> StoreResult<()> {
+            let covered = self.commits.load(Ordering::SeqCst);
+            self.flushes.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+            if self.disk_full.load(Ordering::SeqCst) {
+                return Err(StoreError::DiskFull);
+            }
+            self.durable_commits.fetch_max(covered, Ordering::SeqCst);
+            Ok(())
+        }
+        fn generate_id(&self) -> StoreResult<u64> {
+            self.inner.generate_id()
+        }
+        fn size_on_disk(&self) -> StoreResult<u64> {
+            Ok(0)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn durable_waits_for_a_flush_that_started_after_the_call_and_writers_share_flushes() {
+        let store = Arc::new(CountingStore::default());
+        let group = Arc::new(GroupCommit::new(store.clone()));
+        let n_writers = 60u64;
+        let mut tasks = Vec::new();
+        for writer in 0..n_writers {
+            let store = Arc::clone(&store);
+            let group = Arc::clone(&group);
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(writer % 7 * 3)).await;
+                store.put("reports", &writer.to_be_bytes(), b"x").unwrap();
+                let committed_so_far = store.commits.load(Ordering::SeqCst);
+                group.durable().await.unwrap();
+                // The flush that released us covered at least every commit made before we asked.
+                assert!(store.durable_commits.load(Ordering::SeqCst) >= committed_so_far);
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let flushes = store.flushes.load(Ordering::SeqCst);
+        assert!(flushes >= 1);
+        assert!(
+            flushes < n_writers / 3,
+            "{flushes} flushes for {n_writers} writers: flushes are not shared"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_is_reported_to_its_waiters() {
+        let store = Arc::new(CountingStore::default());
+        let group = GroupCommit::new(store.clone());
+        store.disk_full.store(true, Ordering::SeqCst);
+        let error = group.durable().await.unwrap_err();
+        assert!(matches!(error, StoreError::DiskFull), "{error}");
+        store.disk_full.store(false, Ordering::SeqCst);
+        group.durable().await.unwrap();
+    }
+}
