@@ -81,7 +81,8 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let at = time::PrimitiveDateTime::parse(value, format)
         .ok()?
         .assume_utc();
-    let at = SystemTime::UNIX_EPOCH + Duration::try_from(at - time::OffsetDateTime::UNIX_EPOCH).ok()?;
+    let at =
+        SystemTime::UNIX_EPOCH + Duration::try_from(at - time::OffsetDateTime::UNIX_EPOCH).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -101,7 +102,10 @@ mod tests {
             let ceiling = backoff.ceiling();
             ceilings.push(ceiling.as_secs());
             let delay = backoff.next_delay(None, &mut rng);
-            assert!(delay >= MIN_DELAY && delay <= ceiling, "{delay:?} > {ceiling:?}");
+            assert!(
+                delay >= MIN_DELAY && delay <= ceiling,
+                "{delay:?} > {ceiling:?}"
+            );
         }
         assert_eq!(&ceilings[..8], &[30, 60, 120, 240, 480, 960, 1920, 3600]);
         assert_eq!(*ceilings.last().unwrap(), 3600);
@@ -136,7 +140,10 @@ mod tests {
     #[test]
     fn retry_after_in_seconds_or_as_an_http_date() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_792_480_000);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         // MDN's example date, 60 s after `now`.
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_420);

@@ -293,10 +293,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("number too large; {HINT}"))?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_alphabetic())
-            .count();
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let millis_per_unit: u64 = match unit {
@@ -418,10 +415,7 @@ mod tests {
     fn a_missing_default_file_is_fine_but_an_explicit_one_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("agent.toml");
-        assert_eq!(
-            Config::load(&missing, false).unwrap(),
-            Config::default()
-        );
+        assert_eq!(Config::load(&missing, false).unwrap(), Config::default());
         let error = Config::load(&missing, true).unwrap_err();
         assert!(matches!(error, ConfigError::Read { .. }), "{error:?}");
         assert!(error.to_string().contains("agent.toml"));
@@ -429,13 +423,22 @@ mod tests {
 
     #[test]
     fn durations() {
-        let check = |text: &str, secs: u64| assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)));
+        let check =
+            |text: &str, secs: u64| assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)));
         check("1h", 3600);
         check("90s", 90);
         check("1h30m", 5400);
         check("2d", 172_800);
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        for bad in ["", "10", "h", "5 minutes", "1y", "-1s", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "10",
+            "h",
+            "5 minutes",
+            "1y",
+            "-1s",
+            "99999999999999999999s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");

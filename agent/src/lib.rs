@@ -10,15 +10,19 @@
 //! - [`transport`]: HTTPS with mutual TLS to the collector ([`transport::HttpsClient`]).
 //! - [`reporter`]: the check-in / delta / full exchange and the spool around it.
 //! - [`enroll`]: enrollment and certificate renewal.
-//! - [`daemon`]: the `run` loop; [`status`]: what `status` shows.
+//! - [`daemon`]: `once` and the `run` loop; [`status`]: what `status` shows; [`logging`]: stderr logs.
 
 pub mod backoff;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod daemon;
+pub mod enroll;
+pub mod logging;
 pub mod reporter;
 pub mod spool;
 pub mod state;
+pub mod status;
 pub mod transport;
 
 /// The current time as RFC 3339 UTC with second precision (`2026-11-26T22:15:05Z`).

@@ -39,7 +39,9 @@ pub enum Plan {
     /// The collector needs nothing more.
     Done(Done),
     /// Send a delta against `base_hash` (the agent holds that inventory).
-    SendDelta { base_hash: String },
+    SendDelta {
+        base_hash: String,
+    },
     SendFull,
 }
 
@@ -100,7 +102,9 @@ pub fn classify(error: &TransportError, sent_delta: bool) -> Failure {
                 (403, Some(error_code::AGENT_PENDING)) => Failure::Retry {
                     after: *retry_after,
                 },
-                (409, Some(error_code::BASE_MISMATCH | error_code::HASH_MISMATCH)) if sent_delta => {
+                (409, Some(error_code::BASE_MISMATCH | error_code::HASH_MISMATCH))
+                    if sent_delta =>
+                {
                     Failure::ResendFull
                 }
                 (401 | 403, _) => Failure::Blocked,
@@ -115,13 +119,20 @@ pub fn classify(error: &TransportError, sent_delta: bool) -> Failure {
 pub enum Delivery {
     Done(Done),
     /// The collector stored it and now holds `hash`; `delta` tells how it was sent.
-    Applied { hash: String, delta: bool },
+    Applied {
+        hash: String,
+        delta: bool,
+    },
     Retry {
         after: Option<Duration>,
         error: TransportError,
     },
-    Blocked { error: TransportError },
-    Rejected { error: TransportError },
+    Blocked {
+        error: TransportError,
+    },
+    Rejected {
+        error: TransportError,
+    },
 }
 
 impl Delivery {
@@ -363,7 +374,11 @@ impl<T: Transport> Reporter<'_, T> {
     }
 
     /// Remembers what the collector now holds, so the next report can be a delta against it.
-    fn acknowledge(&self, report: &PendingReport, delivery: &Delivery) -> Result<(), ReporterError> {
+    fn acknowledge(
+        &self,
+        report: &PendingReport,
+        delivery: &Delivery,
+    ) -> Result<(), ReporterError> {
         let holds_this = match delivery {
             Delivery::Done(Done::Unchanged) => true,
             Delivery::Applied { hash, .. } => {

@@ -100,8 +100,10 @@ impl Transport for FakeCollector {
             return Err(error);
         }
         let header = &report.header;
-        if state.held.is_some() && (header.epoch, header.seq) <= state.last {
-            let hash = state.held.as_ref().unwrap().0.clone();
+        if let Some((hash, _)) = &state.held
+            && (header.epoch, header.seq) <= state.last
+        {
+            let hash = hash.clone();
             return Ok(ReportResponse {
                 outcome: ReportOutcome::Duplicate,
                 hash,
@@ -173,7 +175,12 @@ impl Fixture {
     }
 
     fn spooled_seqs(&self) -> Vec<u64> {
-        self.spool.entries().unwrap().iter().map(|e| e.seq).collect()
+        self.spool
+            .entries()
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect()
     }
 }
 
@@ -189,15 +196,30 @@ fn the_first_report_is_full_then_unchanged_is_a_small_check_in_only() {
     let fx = Fixture::new();
     block_on(async {
         let first = fx.reporter().report(machine(50)).await.unwrap();
-        assert!(matches!(first.delivery, Some(Delivery::Applied { delta: false, .. })));
+        assert!(matches!(
+            first.delivery,
+            Some(Delivery::Applied { delta: false, .. })
+        ));
         assert_eq!(fx.collector.log(), vec!["checkin 1", "full 1"]);
 
         let second = fx.reporter().report(machine(50)).await.unwrap();
-        assert!(matches!(second.delivery, Some(Delivery::Done(Done::Unchanged))));
+        assert!(matches!(
+            second.delivery,
+            Some(Delivery::Done(Done::Unchanged))
+        ));
         assert_eq!(fx.collector.log(), vec!["checkin 2"]);
     });
-    assert!(fx.collector.state().check_in_bytes.iter().all(|n| *n <= 512));
-    assert_eq!(fx.state.last_report().unwrap().unwrap().outcome, "unchanged");
+    assert!(
+        fx.collector
+            .state()
+            .check_in_bytes
+            .iter()
+            .all(|n| *n <= 512)
+    );
+    assert_eq!(
+        fx.state.last_report().unwrap().unwrap().outcome,
+        "unchanged"
+    );
 }
 
 #[test]
@@ -207,7 +229,10 @@ fn a_change_is_sent_as_a_delta_against_the_acknowledged_inventory() {
         fx.reporter().report(machine(50)).await.unwrap();
         fx.collector.log();
         let changed = fx.reporter().report(machine(51)).await.unwrap();
-        assert!(matches!(changed.delivery, Some(Delivery::Applied { delta: true, .. })));
+        assert!(matches!(
+            changed.delivery,
+            Some(Delivery::Applied { delta: true, .. })
+        ));
         assert_eq!(fx.collector.log(), vec!["checkin 2", "delta 2"]);
     });
     assert_eq!(fx.state.acked().unwrap().inventory, machine(51));
@@ -222,7 +247,10 @@ fn a_base_mismatch_is_answered_with_the_full_inventory() {
         // The collector's copy changed under the same name: the delta applies but hashes wrong.
         fx.collector.state().held.as_mut().unwrap().1.host.hostname = Some("rebuilt".into());
         let result = fx.reporter().report(machine(6)).await.unwrap();
-        assert!(matches!(result.delivery, Some(Delivery::Applied { delta: false, .. })));
+        assert!(matches!(
+            result.delivery,
+            Some(Delivery::Applied { delta: false, .. })
+        ));
         assert_eq!(fx.collector.log(), vec!["checkin 2", "delta 2", "full 2"]);
 
         // The collector moved on to a base the agent does not know between check-in and report.
@@ -231,7 +259,10 @@ fn a_base_mismatch_is_answered_with_the_full_inventory() {
             .report_failures
             .push_back(api(409, error_code::BASE_MISMATCH, None));
         let result = fx.reporter().report(machine(7)).await.unwrap();
-        assert!(matches!(result.delivery, Some(Delivery::Applied { delta: false, .. })));
+        assert!(matches!(
+            result.delivery,
+            Some(Delivery::Applied { delta: false, .. })
+        ));
         assert_eq!(fx.collector.log(), vec!["checkin 3", "delta 3", "full 3"]);
     });
 }
@@ -256,7 +287,10 @@ fn an_unreachable_collector_spools_and_recovery_delivers_in_order() {
         for n in 1..=3 {
             let result = fx.reporter().report(machine(n)).await.unwrap();
             assert!(!result.delivered());
-            assert!(matches!(result.stopped, Some(Delivery::Retry { after: None, .. })));
+            assert!(matches!(
+                result.stopped,
+                Some(Delivery::Retry { after: None, .. })
+            ));
         }
         assert_eq!(fx.spooled_seqs(), vec![1, 2, 3]);
         assert_eq!(fx.state.last_report().unwrap().unwrap().outcome, "spooled");
@@ -270,7 +304,13 @@ fn an_unreachable_collector_spools_and_recovery_delivers_in_order() {
         assert_eq!(
             fx.collector.log(),
             vec![
-                "checkin 1", "full 1", "checkin 2", "delta 2", "checkin 3", "delta 3", "checkin 4",
+                "checkin 1",
+                "full 1",
+                "checkin 2",
+                "delta 2",
+                "checkin 3",
+                "delta 3",
+                "checkin 4",
                 "delta 4"
             ]
         );
@@ -298,7 +338,10 @@ fn a_replayed_report_answered_duplicate_leaves_the_spool() {
         fx.spool.push(&spooled).unwrap();
         fx.collector.log();
         let result = fx.reporter().drain().await.unwrap();
-        assert!(matches!(result.delivery, Some(Delivery::Done(Done::Duplicate))));
+        assert!(matches!(
+            result.delivery,
+            Some(Delivery::Done(Done::Duplicate))
+        ));
         assert_eq!(fx.collector.log(), vec!["checkin 1"]);
     });
     assert!(fx.spooled_seqs().is_empty());
@@ -308,10 +351,11 @@ fn a_replayed_report_answered_duplicate_leaves_the_spool() {
 fn rate_limiting_keeps_the_report_and_passes_retry_after_on() {
     let fx = Fixture::new();
     block_on(async {
-        fx.collector
-            .state()
-            .failures
-            .push_back(api(429, error_code::RATE_LIMITED, Some(Duration::from_secs(42))));
+        fx.collector.state().failures.push_back(api(
+            429,
+            error_code::RATE_LIMITED,
+            Some(Duration::from_secs(42)),
+        ));
         let result = fx.reporter().report(machine(1)).await.unwrap();
         assert_eq!(result.retry_after(), Some(Duration::from_secs(42)));
         assert_eq!(fx.spooled_seqs(), vec![1]);
@@ -358,36 +402,84 @@ fn a_rejected_report_is_quarantined_and_does_not_block_the_next() {
         assert!(result.delivered(), "{result:?}");
     });
     assert!(fx.spooled_seqs().is_empty());
-    assert!(fx.spool.dir().join(crate::spool::QUARANTINE_DIR).join(crate::spool::file_name(
-        fx.state.sequence().unwrap().unwrap().epoch,
-        1
-    )).exists());
+    assert!(
+        fx.spool
+            .dir()
+            .join(crate::spool::QUARANTINE_DIR)
+            .join(crate::spool::file_name(
+                fx.state.sequence().unwrap().unwrap().epoch,
+                1
+            ))
+            .exists()
+    );
 }
 
 #[test]
 fn failures_are_classified() {
-    assert_eq!(classify(&unreachable(), false), Failure::Retry { after: None });
     assert_eq!(
-        classify(&api(503, error_code::UNAVAILABLE, Some(Duration::from_secs(5))), false),
-        Failure::Retry { after: Some(Duration::from_secs(5)) }
+        classify(&unreachable(), false),
+        Failure::Retry { after: None }
     );
-    assert_eq!(classify(&api(409, error_code::BASE_MISMATCH, None), true), Failure::ResendFull);
-    assert_eq!(classify(&api(409, error_code::HASH_MISMATCH, None), false), Failure::Rejected);
-    assert_eq!(classify(&api(401, error_code::UNAUTHENTICATED, None), false), Failure::Blocked);
-    assert_eq!(classify(&api(400, "invalid_report", None), false), Failure::Rejected);
+    assert_eq!(
+        classify(
+            &api(503, error_code::UNAVAILABLE, Some(Duration::from_secs(5))),
+            false
+        ),
+        Failure::Retry {
+            after: Some(Duration::from_secs(5))
+        }
+    );
+    assert_eq!(
+        classify(&api(409, error_code::BASE_MISMATCH, None), true),
+        Failure::ResendFull
+    );
+    assert_eq!(
+        classify(&api(409, error_code::HASH_MISMATCH, None), false),
+        Failure::Rejected
+    );
+    assert_eq!(
+        classify(&api(401, error_code::UNAUTHENTICATED, None), false),
+        Failure::Blocked
+    );
+    assert_eq!(
+        classify(&api(400, "invalid_report", None), false),
+        Failure::Rejected
+    );
 }
 
 #[test]
 fn check_in_answers_plan_the_report() {
-    let acked = Acked { hash: "a".repeat(64), inventory: machine(1) };
-    let send = |base: Option<&str>| CheckInResponse::SendReport { base_hash: base.map(str::to_string) };
-    assert_eq!(plan_after_check_in(&CheckInResponse::Unchanged, Some(&acked)), Plan::Done(Done::Unchanged));
-    assert_eq!(plan_after_check_in(&CheckInResponse::Duplicate, None), Plan::Done(Done::Duplicate));
+    let acked = Acked {
+        hash: "a".repeat(64),
+        inventory: machine(1),
+    };
+    let send = |base: Option<&str>| CheckInResponse::SendReport {
+        base_hash: base.map(str::to_string),
+    };
+    assert_eq!(
+        plan_after_check_in(&CheckInResponse::Unchanged, Some(&acked)),
+        Plan::Done(Done::Unchanged)
+    );
+    assert_eq!(
+        plan_after_check_in(&CheckInResponse::Duplicate, None),
+        Plan::Done(Done::Duplicate)
+    );
     assert_eq!(
         plan_after_check_in(&send(Some(&"a".repeat(64))), Some(&acked)),
-        Plan::SendDelta { base_hash: "a".repeat(64) }
+        Plan::SendDelta {
+            base_hash: "a".repeat(64)
+        }
     );
-    assert_eq!(plan_after_check_in(&send(Some(&"b".repeat(64))), Some(&acked)), Plan::SendFull);
-    assert_eq!(plan_after_check_in(&send(None), Some(&acked)), Plan::SendFull);
-    assert_eq!(plan_after_check_in(&send(Some(&"a".repeat(64))), None), Plan::SendFull);
+    assert_eq!(
+        plan_after_check_in(&send(Some(&"b".repeat(64))), Some(&acked)),
+        Plan::SendFull
+    );
+    assert_eq!(
+        plan_after_check_in(&send(None), Some(&acked)),
+        Plan::SendFull
+    );
+    assert_eq!(
+        plan_after_check_in(&send(Some(&"a".repeat(64))), None),
+        Plan::SendFull
+    );
 }

@@ -252,7 +252,12 @@ mod tests {
     }
 
     fn seqs(spool: &Spool) -> Vec<u64> {
-        spool.entries().unwrap().iter().map(|entry| entry.seq).collect()
+        spool
+            .entries()
+            .unwrap()
+            .iter()
+            .map(|entry| entry.seq)
+            .collect()
     }
 
     #[test]
@@ -275,10 +280,9 @@ mod tests {
         let spool = Spool::new(dir.path(), 100, u64::MAX);
         spool.push(&report(1, 1)).unwrap();
         // What a crash between write and rename leaves behind.
-        let partial = spool.dir().join(format!(
-            "{TEMP_PREFIX}{}.1234",
-            file_name(1, 2)
-        ));
+        let partial = spool
+            .dir()
+            .join(format!("{TEMP_PREFIX}{}.1234", file_name(1, 2)));
         fs::write(&partial, b"\x1f\x8b half a report").unwrap();
         fs::write(spool.dir().join("notes.txt"), b"stray").unwrap();
         assert_eq!(seqs(&spool), vec![1]);
@@ -331,7 +335,10 @@ mod tests {
 
     #[test]
     fn names_sort_as_numbers() {
-        assert_eq!(parse_name(&file_name(1_764_201_600, 42)), Some((1_764_201_600, 42)));
+        assert_eq!(
+            parse_name(&file_name(1_764_201_600, 42)),
+            Some((1_764_201_600, 42))
+        );
         assert!(file_name(1, 9) < file_name(1, 10));
         assert_eq!(parse_name("1-2.json.gz"), None);
         assert_eq!(parse_name(&format!("{TEMP_PREFIX}x")), None);

@@ -195,12 +195,14 @@ impl StateDir {
     fn read_json<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StateError> {
         let path = self.path(name);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|error| StateError::Corrupt {
-                    path,
-                    message: error.to_string(),
-                }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|error| StateError::Corrupt {
+                        path,
+                        message: error.to_string(),
+                    })
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(StateError::Io {
                 op: "reading",
@@ -392,8 +394,20 @@ mod tests {
         let state = StateDir::new(dir.path());
         let first = state.next_sequence(1_000).unwrap();
         let second = state.next_sequence(2_000).unwrap();
-        assert_eq!(first, Sequence { epoch: 1_000, seq: 1 });
-        assert_eq!(second, Sequence { epoch: 1_000, seq: 2 });
+        assert_eq!(
+            first,
+            Sequence {
+                epoch: 1_000,
+                seq: 1
+            }
+        );
+        assert_eq!(
+            second,
+            Sequence {
+                epoch: 1_000,
+                seq: 2
+            }
+        );
         assert_eq!(state.sequence().unwrap(), Some(second));
     }
 

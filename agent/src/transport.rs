@@ -112,14 +112,16 @@ pub struct HttpsClient {
 
 impl HttpsClient {
     pub fn new(options: ClientOptions) -> Result<Self, TransportError> {
-        crate::config::check_collector_url(&options.collector_url)
-            .map_err(|message| TransportError::Setup(format!("{}: {message}", options.collector_url)))?;
-        let roots = reqwest::Certificate::from_pem_bundle(options.ca_pem.as_bytes()).map_err(|error| {
-            TransportError::Setup(format!(
-                "{} holds no usable PEM CA certificate ({error}); check --ca",
-                options.ca_source
-            ))
+        crate::config::check_collector_url(&options.collector_url).map_err(|message| {
+            TransportError::Setup(format!("{}: {message}", options.collector_url))
         })?;
+        let roots =
+            reqwest::Certificate::from_pem_bundle(options.ca_pem.as_bytes()).map_err(|error| {
+                TransportError::Setup(format!(
+                    "{} holds no usable PEM CA certificate ({error}); check --ca",
+                    options.ca_source
+                ))
+            })?;
         if roots.is_empty() {
             return Err(TransportError::Setup(format!(
                 "{} holds no PEM CA certificate; check --ca",
@@ -170,7 +172,8 @@ impl HttpsClient {
         gzip: bool,
     ) -> Result<Resp, TransportError> {
         let url = format!("{}{path}", self.base);
-        let json = serde_json::to_vec(body).map_err(|error| TransportError::Setup(error.to_string()))?;
+        let json =
+            serde_json::to_vec(body).map_err(|error| TransportError::Setup(error.to_string()))?;
         let mut request = self
             .client
             .post(&url)
@@ -277,7 +280,9 @@ pub fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
 
 /// The `rustls::Error` behind a failed request, if TLS is what failed. `io::Error` hides a wrapped error
 /// from `source()`, so each `io::Error` in the chain is opened explicitly.
-fn find_rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+fn find_rustls_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
     let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = current {
         if let Some(tls) = error.downcast_ref::<rustls::Error>() {
@@ -328,7 +333,10 @@ mod tests {
     fn a_ca_file_without_certificates_is_refused_naming_it() {
         let error = HttpsClient::new(options("not a certificate")).unwrap_err();
         assert!(matches!(error, TransportError::Setup(_)), "{error:?}");
-        assert!(error.to_string().contains("/etc/census-agent/ca.pem"), "{error}");
+        assert!(
+            error.to_string().contains("/etc/census-agent/ca.pem"),
+            "{error}"
+        );
     }
 
     #[test]
