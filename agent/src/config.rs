@@ -40,10 +40,10 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading configuration file {path}: {source}")]
+    #[error("reading configuration file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("configuration file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
@@ -133,7 +133,7 @@ impl Config {
             }
             Err(source) => Err(ConfigError::Read {
                 path: path.to_path_buf(),
-                source,
+                error: source,
             }),
         }
     }
@@ -367,6 +367,26 @@ mod tests {
             assert!(table.contains_key(key), "config/agent.toml lacks {key}");
         }
         assert_eq!(table.len(), 13, "a key in the example is not checked here");
+    }
+
+    #[test]
+    fn fixture_configurations() {
+        let minimal = parse(include_str!("../testdata/config/minimal.toml")).unwrap();
+        assert_eq!(
+            minimal.collector_url.as_deref(),
+            Some("https://census.internal:8443")
+        );
+        assert_eq!(minimal.interval, DEFAULT_INTERVAL);
+        assert_eq!(minimal.sections, Section::ALL.to_vec());
+        let error = parse(include_str!("../testdata/config/invalid.toml")).unwrap_err();
+        let ConfigError::Invalid { errors, .. } = error else {
+            panic!("expected Invalid, got {error:?}");
+        };
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert!(
+            errors.iter().any(|e| e.contains("kernel_modules")),
+            "{errors:#?}"
+        );
     }
 
     #[test]

@@ -22,11 +22,8 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("reading the CA file {path}: {source}; check ca_file in the configuration")]
-    CaFile {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("reading the CA file {path}: {error}; check ca_file in the configuration")]
+    CaFile { path: String, error: std::io::Error },
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -58,7 +55,7 @@ pub fn client_from_state(config: &Config, state: &StateDir) -> Result<HttpsClien
         Some(path) => (
             std::fs::read_to_string(path).map_err(|source| DaemonError::CaFile {
                 path: path.display().to_string(),
-                source,
+                error: source,
             })?,
             path.display().to_string(),
         ),

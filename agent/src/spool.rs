@@ -28,11 +28,11 @@ const SUFFIX: &str = ".json.gz";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    #[error("spool {path}: {op}: {source}")]
+    #[error("spool {path}: {op}: {error}")]
     Io {
         op: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     State(#[from] StateError),
@@ -94,7 +94,7 @@ impl Spool {
         move |source| SpoolError::Io {
             op,
             path: self.dir.clone(),
-            source,
+            error: source,
         }
     }
 
@@ -137,7 +137,7 @@ impl Spool {
                 return Err(SpoolError::Io {
                     op: "listing",
                     path: self.dir.clone(),
-                    source,
+                    error: source,
                 });
             }
         };
@@ -178,7 +178,7 @@ impl Spool {
         let bytes = fs::read(&entry.path).map_err(|source| SpoolError::Io {
             op: "reading",
             path: entry.path.clone(),
-            source,
+            error: source,
         })?;
         match state::from_gzip_json::<PendingReport>(&bytes) {
             Ok(report) => Ok(Some(report)),
@@ -203,7 +203,7 @@ impl Spool {
         fs::rename(&entry.path, &target).map_err(|source| SpoolError::Io {
             op: "moving to quarantine",
             path: entry.path.clone(),
-            source,
+            error: source,
         })?;
         state::sync_dir(&self.dir)?;
         Ok(target)
@@ -226,7 +226,7 @@ impl Spool {
             Err(source) => Err(SpoolError::Io {
                 op: "removing",
                 path: entry.path.clone(),
-                source,
+                error: source,
             }),
         }
     }
@@ -331,6 +331,39 @@ mod tests {
         let third = spool.entries().unwrap().pop().unwrap();
         assert_eq!(spool.load(&third).unwrap(), None);
         assert_eq!(seqs(&spool), vec![2]);
+    }
+
+    #[test]
+    fn a_spool_left_on_disk_is_read_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path(), 100, u64::MAX);
+        fs::create_dir_all(spool.dir()).unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/spool");
+        for entry in fs::read_dir(fixture).unwrap() {
+            let entry = entry.unwrap();
+            fs::copy(entry.path(), spool.dir().join(entry.file_name())).unwrap();
+        }
+        assert_eq!(seqs(&spool), vec![7, 9, 12]);
+        let mut hostnames = Vec::new();
+        for entry in spool.entries().unwrap() {
+            if let Some(report) = spool.load(&entry).unwrap() {
+                assert_eq!(report.header.epoch, 1_764_201_600);
+                hostnames.push(report.inventory.host.hostname.unwrap());
+            }
+        }
+        assert_eq!(hostnames, vec!["web-07", "web-12"]);
+        assert_eq!(
+            seqs(&spool),
+            vec![7, 12],
+            "the truncated report is quarantined"
+        );
+        assert!(
+            spool
+                .dir()
+                .join(QUARANTINE_DIR)
+                .join(file_name(1_764_201_600, 9))
+                .exists()
+        );
     }
 
     #[test]

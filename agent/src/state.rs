@@ -44,11 +44,11 @@ pub const TEMP_PREFIX: &str = ".tmp-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}: {error}")]
     Io {
         op: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is damaged ({message}); delete it and the agent rebuilds it")]
     Corrupt { path: PathBuf, message: String },
@@ -63,7 +63,7 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> St
     move |source| StateError::Io {
         op,
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 
@@ -207,7 +207,7 @@ impl StateDir {
             Err(source) => Err(StateError::Io {
                 op: "reading",
                 path,
-                source,
+                error: source,
             }),
         }
     }
@@ -245,7 +245,7 @@ impl StateDir {
             Err(source) => Err(StateError::Io {
                 op: "reading",
                 path,
-                source,
+                error: source,
             }),
         }
     }
@@ -335,7 +335,7 @@ impl StateDir {
             Err(source) => Err(StateError::Io {
                 op: "removing",
                 path,
-                source,
+                error: source,
             }),
         }
     }
@@ -371,7 +371,7 @@ impl StateDir {
             StateError::Io {
                 op: "locking",
                 path: path.clone(),
-                source: errno.into(),
+                error: errno.into(),
             }
         })?;
         Ok(StateLock { _file: file })

@@ -57,7 +57,21 @@ impl Ca {
     }
 
     fn sign_csr(&self, csr_pem: &str, agent_id: &str) -> String {
+        self.sign_csr_valid(csr_pem, agent_id, None)
+    }
+
+    /// Signs with the given validity (default: rcgen's, decades).
+    fn sign_csr_valid(
+        &self,
+        csr_pem: &str,
+        agent_id: &str,
+        validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+    ) -> String {
         let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).unwrap();
+        if let Some((not_before, not_after)) = validity {
+            csr.params.not_before = not_before;
+            csr.params.not_after = not_after;
+        }
         csr.params.distinguished_name = rcgen::DistinguishedName::new();
         csr.params
             .distinguished_name
@@ -73,6 +87,10 @@ struct Recorded {
     report_encodings: Vec<Option<String>>,
     /// When set, report endpoints answer 503 with this Retry-After.
     unavailable: Option<u64>,
+    /// When set, enrollment issues a certificate already in the last third of its validity.
+    short_lived: bool,
+    /// Public keys (PEM CSRs) the renew endpoint was sent.
+    renewals: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -97,12 +115,35 @@ async fn enroll_handler(State(app): State<AppState>, body: Bytes) -> Response {
     if request.token != "good-token" {
         return api_error(StatusCode::UNAUTHORIZED, error_code::INVALID_TOKEN, None);
     }
+    let now = time::OffsetDateTime::now_utc();
+    let validity = app.recorded.lock().unwrap().short_lived.then(|| {
+        (
+            now - time::Duration::days(20),
+            now + time::Duration::days(1),
+        )
+    });
     axum::Json(EnrollResponse {
         agent_id: "agt-test".into(),
         status: AgentStatus::Active,
-        certificate_pem: app.ca.sign_csr(&request.csr_pem, "agt-test"),
+        certificate_pem: app
+            .ca
+            .sign_csr_valid(&request.csr_pem, "agt-test", validity),
         ca_pem: app.ca.pem(),
         not_after: "2027-01-01T00:00:00Z".into(),
+    })
+    .into_response()
+}
+
+async fn renew_handler(State(app): State<AppState>, body: Bytes) -> Response {
+    let request: RenewRequest = serde_json::from_slice(&body).unwrap();
+    app.recorded
+        .lock()
+        .unwrap()
+        .renewals
+        .push(request.csr_pem.clone());
+    axum::Json(RenewResponse {
+        certificate_pem: app.ca.sign_csr(&request.csr_pem, "agt-test"),
+        not_after: "4096-01-01T00:00:00Z".into(),
     })
     .into_response()
 }
@@ -198,6 +239,7 @@ async fn serve(ca: Arc<Ca>, server_ca: &Ca, require_client_cert: bool) -> TestSe
     let recorded = Arc::new(Mutex::new(Recorded::default()));
     let app = Router::new()
         .route(PATH_ENROLL, post(enroll_handler))
+        .route(PATH_RENEW, post(renew_handler))
         .route(PATH_CHECKIN, post(check_in_handler))
         .route(PATH_REPORT, post(report_handler))
         .with_state(AppState {
@@ -312,7 +354,12 @@ async fn a_collector_certified_by_another_ca_is_refused_clearly() {
 
 /// Enrolls against an open server, then points the agent at a server that requires client certificates.
 async fn enrolled_agent(ca: &Arc<Ca>, dir: &std::path::Path) -> Config {
+    enrolled_agent_with(ca, dir, false).await
+}
+
+async fn enrolled_agent_with(ca: &Arc<Ca>, dir: &std::path::Path, short_lived: bool) -> Config {
     let enroll_server = serve(ca.clone(), ca, false).await;
+    enroll_server.recorded.lock().unwrap().short_lived = short_lived;
     let state = StateDir::new(dir);
     enroll::enroll(
         &state,
@@ -437,4 +484,37 @@ async fn an_unavailable_or_unreachable_collector_means_spooling() {
         .map(|check_in| check_in.header.seq)
         .collect();
     assert_eq!(seqs, vec![1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_certificate_near_expiry_is_renewed_with_a_new_key_before_reporting() {
+    let ca = Arc::new(Ca::new("Census test CA"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = enrolled_agent_with(&ca, dir.path(), true).await;
+    let state = StateDir::new(dir.path());
+    let old_key = state.read_pem("agent.key").unwrap();
+    let server = serve(ca.clone(), &ca, true).await;
+    config.collector_url = Some(server.url());
+
+    let root = tempfile::tempdir().unwrap();
+    let result = daemon::report_once(&config, Root::new(root.path()))
+        .await
+        .unwrap();
+    assert!(result.delivered(), "{result:?}");
+    assert_eq!(server.recorded.lock().unwrap().renewals.len(), 1);
+    assert_ne!(
+        state.read_pem("agent.key").unwrap(),
+        old_key,
+        "renewal uses a new key pair"
+    );
+    assert_eq!(mode(&state.path("agent.key")), 0o600);
+    let (_, not_after) =
+        enroll::certificate_validity(&state.read_pem("agent.crt").unwrap()).unwrap();
+    assert!(not_after > time::OffsetDateTime::now_utc() + time::Duration::days(365));
+
+    // Not due any more: the next report does not renew again.
+    daemon::report_once(&config, Root::new(root.path()))
+        .await
+        .unwrap();
+    assert_eq!(server.recorded.lock().unwrap().renewals.len(), 1);
 }
