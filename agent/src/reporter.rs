@@ -328,6 +328,10 @@ impl<T: Transport> Reporter<'_, T> {
     pub async fn drain(&self) -> Result<CycleResult, ReporterError> {
         let (mut result, last) = self.drain_inner().await?;
         result.delivery = last.map(|(_, delivery)| delivery);
+        if result.delivery.is_some() {
+            // `status` then shows the retry that got the spool through, not the failure before it.
+            self.record(&result)?;
+        }
         Ok(result)
     }
 
