@@ -1,6 +1,6 @@
 //! The `census-agent` command line: every subcommand and flag, with the help users read.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -11,7 +11,9 @@ use std::path::PathBuf;
     long_about = "Census inventory agent.\n\nCollects this machine's hardware and software inventory \
                   (SMBIOS identity, CPU, memory, disks, network, OS, packages, users, services, listening \
                   ports) and reports it over mutual TLS to a Census collector.\n\nStart with \
-                  `census-agent inventory --pretty` to see what it collects; no collector is needed for that."
+                  `census-agent inventory --pretty` to see what it collects; no collector is needed for that. \
+                  Then `census-agent enroll`, and `census-agent run` (usually as the census-agent systemd \
+                  service)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -22,6 +24,16 @@ pub struct Cli {
 pub enum Command {
     /// Print this machine's inventory as JSON on stdout (no collector needed).
     Inventory(InventoryArgs),
+    /// Enroll with a collector: generate a key pair here, get a certificate with a one-time token.
+    Enroll(EnrollArgs),
+    /// Report at start, then every interval (the service's command).
+    Run(RunArgs),
+    /// Collect and send one report; exits 0 when it was delivered or kept in the spool.
+    Once(OnceArgs),
+    /// Show enrollment, last and next report, spool and certificate expiry.
+    Status(StatusArgs),
+    /// Check the configuration file and exit (for systemd's ExecStartPre=).
+    CheckConfig(CommonArgs),
 }
 
 #[derive(Debug, Args)]
@@ -33,4 +45,127 @@ pub struct InventoryArgs {
     /// tree) instead of this one. What DIR lacks is reported in `collection_errors`.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+}
+
+/// Flags every reporting subcommand takes.
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    /// Configuration file. The default may be absent (built-in defaults apply); a file named here must
+    /// exist.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the agent keeps its identity, sequence and spool [default: state_dir from the
+    /// configuration, else /var/lib/census-agent].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Log format on stderr [default: log_format from the configuration, else text].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The collector's URL, e.g. https://census.example.com:8443 [default: collector_url from the
+    /// configuration].
+    #[arg(long, value_name = "URL")]
+    pub collector: Option<String>,
+    /// The CA certificate (PEM) that signs the collector's certificate; it is copied into the state
+    /// directory and is the only CA the agent trusts [default: ca_file from the configuration].
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// The one-time enrollment token from the administrator.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CENSUS_ENROLL_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
+    pub token: Option<String>,
+    /// Read the enrollment token from FILE (surrounding whitespace is ignored).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Enroll again even if this state directory already holds an identity (it is replaced).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OnceArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Inventory the machine whose files are under DIR instead of this one (as `inventory --root`).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn enroll_takes_a_token_or_a_token_file_but_not_both() {
+        let parsed = Cli::try_parse_from([
+            "census-agent",
+            "enroll",
+            "--collector",
+            "https://c:8443",
+            "--ca",
+            "ca.pem",
+            "--token-file",
+            "/run/token",
+            "--state-dir",
+            "/tmp/s",
+        ])
+        .unwrap();
+        let Command::Enroll(args) = parsed.command else {
+            panic!("expected enroll");
+        };
+        assert_eq!(args.token_file, Some(PathBuf::from("/run/token")));
+        assert_eq!(args.common.state_dir, Some(PathBuf::from("/tmp/s")));
+        let both = Cli::try_parse_from([
+            "census-agent",
+            "enroll",
+            "--token",
+            "t",
+            "--token-file",
+            "f",
+        ]);
+        assert!(both.is_err());
+    }
 }

@@ -156,6 +156,9 @@ pub struct ApiErrorBody {
 pub mod error_code {
     /// 409 on a delta report: the collector holds another base; send the full inventory.
     pub const BASE_MISMATCH: &str = "base_mismatch";
+    /// 409 on a report: the inventory, once applied, does not hash to the header's `hash`; send the full
+    /// inventory (and if a full one is refused too, the agent and collector disagree on hashing).
+    pub const HASH_MISMATCH: &str = "hash_mismatch";
     /// 403: the agent waits for an administrator's approval; keep the report and retry later.
     pub const AGENT_PENDING: &str = "agent_pending";
     /// 403: the agent was revoked; it must enroll again.

@@ -1,0 +1,436 @@
+//! Delivering reports: check-in, then a delta or a full report, with the spool behind it.
+//!
+//! # Layout
+//! - Pure decisions: [`plan_after_check_in`] (nothing more, a delta, or the full document) and
+//!   [`classify`] (what a failure means: retry later, resend in full, wait for a person, or give up).
+//! - [`deliver`]: one report through the check-in/delta/full exchange over any [`Transport`].
+//! - [`Reporter`]: the I/O around it: report coordinates, the acknowledged inventory (delta base) and the
+//!   spool. A new report goes straight out when the spool is empty; otherwise it joins the spool and the
+//!   spool is delivered oldest first, so the collector always sees reports in sequence order.
+//!
+//! Every report is a complete snapshot; a delta is only a cheaper encoding of it, so any doubt about
+//! the base (a 409 from the collector, a damaged local copy) is settled by sending the full document.
+
+use crate::spool::{PendingReport, Spool, SpoolError};
+use crate::state::{Acked, LastReport, StateDir, StateError};
+use crate::transport::{Transport, TransportError};
+use census_shared::delta;
+use census_shared::hash::content_hash;
+use census_shared::inventory::Inventory;
+use census_shared::protocol::{
+    CheckIn, CheckInResponse, PROTOCOL_VERSION, Report, ReportBody, ReportHeader, ReportOutcome,
+    error_code,
+};
+use std::time::{Duration, SystemTime};
+
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReporterError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+}
+
+/// What to do after the check-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// The collector needs nothing more.
+    Done(Done),
+    /// Send a delta against `base_hash` (the agent holds that inventory).
+    SendDelta {
+        base_hash: String,
+    },
+    SendFull,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// The collector holds this exact inventory.
+    Unchanged,
+    /// This report was applied before (a retry after a lost answer).
+    Duplicate,
+}
+
+pub fn plan_after_check_in(answer: &CheckInResponse, acked: Option<&Acked>) -> Plan {
+    match answer {
+        CheckInResponse::Unchanged => Plan::Done(Done::Unchanged),
+        CheckInResponse::Duplicate => Plan::Done(Done::Duplicate),
+        CheckInResponse::SendReport {
+            base_hash: Some(base_hash),
+        } if acked.is_some_and(|acked| &acked.hash == base_hash) => Plan::SendDelta {
+            base_hash: base_hash.clone(),
+        },
+        CheckInResponse::SendReport { .. } => Plan::SendFull,
+    }
+}
+
+/// What a failed request means for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Keep the report and try again later (after `after` when the collector said so).
+    Retry { after: Option<Duration> },
+    /// The delta's base is not what the collector holds: send the full document now.
+    ResendFull,
+    /// Keep the report, but nothing changes until a person acts (CA, certificate, revocation).
+    Blocked,
+    /// The collector will never accept this report: set it aside.
+    Rejected,
+}
+
+/// Classifies `error`; `sent_delta` tells whether the failed request carried a delta.
+pub fn classify(error: &TransportError, sent_delta: bool) -> Failure {
+    match error {
+        TransportError::Unreachable { .. } | TransportError::BadAnswer { .. } => {
+            Failure::Retry { after: None }
+        }
+        TransportError::UntrustedCollector { .. }
+        | TransportError::CertificateRefused { .. }
+        | TransportError::Setup(_) => Failure::Blocked,
+        TransportError::Api {
+            status,
+            code,
+            retry_after,
+            ..
+        } => {
+            let code = code.as_deref();
+            match (*status, code) {
+                (429, _) | (500..=599, _) | (408, _) => Failure::Retry {
+                    after: *retry_after,
+                },
+                (403, Some(error_code::AGENT_PENDING)) => Failure::Retry {
+                    after: *retry_after,
+                },
+                (409, Some(error_code::BASE_MISMATCH | error_code::HASH_MISMATCH))
+                    if sent_delta =>
+                {
+                    Failure::ResendFull
+                }
+                (401 | 403, _) => Failure::Blocked,
+                _ => Failure::Rejected,
+            }
+        }
+    }
+}
+
+/// How one report's delivery ended.
+#[derive(Debug)]
+pub enum Delivery {
+    Done(Done),
+    /// The collector stored it and now holds `hash`; `delta` tells how it was sent.
+    Applied {
+        hash: String,
+        delta: bool,
+    },
+    Retry {
+        after: Option<Duration>,
+        error: TransportError,
+    },
+    Blocked {
+        error: TransportError,
+    },
+    Rejected {
+        error: TransportError,
+    },
+}
+
+impl Delivery {
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, Delivery::Done(_) | Delivery::Applied { .. })
+    }
+
+    fn failed(error: TransportError, failure: Failure) -> Delivery {
+        match failure {
+            Failure::Retry { after } => Delivery::Retry { after, error },
+            Failure::Blocked => Delivery::Blocked { error },
+            // A ResendFull that reaches here answered a full report: it cannot get better.
+            Failure::Rejected | Failure::ResendFull => Delivery::Rejected { error },
+        }
+    }
+}
+
+/// Delivers one report: check-in, then (if asked) a delta against `acked` or the full inventory.
+pub async fn deliver<T: Transport>(
+    transport: &T,
+    report: &PendingReport,
+    acked: Option<&Acked>,
+) -> Delivery {
+    let check_in = CheckIn {
+        protocol: PROTOCOL_VERSION,
+        header: report.header.clone(),
+        agent_version: AGENT_VERSION.to_string(),
+    };
+    let plan = match transport.check_in(&check_in).await {
+        Ok(answer) => plan_after_check_in(&answer, acked),
+        Err(error) => {
+            let failure = classify(&error, false);
+            return Delivery::failed(error, failure);
+        }
+    };
+    let body = match (&plan, acked) {
+        (Plan::Done(done), _) => return Delivery::Done(*done),
+        (Plan::SendDelta { base_hash }, Some(acked)) => ReportBody::Delta {
+            base_hash: base_hash.clone(),
+            delta: delta::diff(&acked.inventory, &report.inventory),
+        },
+        _ => full_body(report),
+    };
+    let sent_delta = matches!(body, ReportBody::Delta { .. });
+    match send(transport, report, body).await {
+        Ok(delivery) => delivery,
+        Err(error) => match classify(&error, sent_delta) {
+            Failure::ResendFull => {
+                tracing::info!(%error, "the collector holds another base; sending the full inventory");
+                match send(transport, report, full_body(report)).await {
+                    Ok(delivery) => delivery,
+                    Err(error) => {
+                        let failure = classify(&error, false);
+                        Delivery::failed(error, failure)
+                    }
+                }
+            }
+            failure => Delivery::failed(error, failure),
+        },
+    }
+}
+
+fn full_body(report: &PendingReport) -> ReportBody {
+    ReportBody::Full {
+        inventory: Box::new(report.inventory.clone()),
+    }
+}
+
+async fn send<T: Transport>(
+    transport: &T,
+    report: &PendingReport,
+    body: ReportBody,
+) -> Result<Delivery, TransportError> {
+    let delta = matches!(body, ReportBody::Delta { .. });
+    let request = Report {
+        protocol: PROTOCOL_VERSION,
+        header: report.header.clone(),
+        body,
+    };
+    let response = transport.report(&request).await?;
+    Ok(match response.outcome {
+        ReportOutcome::Applied => Delivery::Applied {
+            hash: response.hash,
+            delta,
+        },
+        ReportOutcome::Duplicate => Delivery::Done(Done::Duplicate),
+    })
+}
+
+/// How a report cycle ended, for logs, `once` and `status`.
+#[derive(Debug)]
+pub struct CycleResult {
+    /// The new report's delivery (`None` when it stayed in the spool behind an older one).
+    pub delivery: Option<Delivery>,
+    /// The failure that stopped the spool, if any.
+    pub stopped: Option<Delivery>,
+    /// Reports delivered from the spool in this cycle (the new one included when it went through it).
+    pub n_delivered_from_spool: usize,
+    /// Reports still waiting.
+    pub n_spooled: usize,
+}
+
+impl CycleResult {
+    /// True when the new report reached the collector.
+    pub fn delivered(&self) -> bool {
+        self.delivery.as_ref().is_some_and(Delivery::is_delivered)
+    }
+
+    /// When to retry the spool, if the collector said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match &self.stopped {
+            Some(Delivery::Retry { after, .. }) => *after,
+            _ => None,
+        }
+    }
+
+    /// The failure a person must fix, if any.
+    pub fn blocked(&self) -> Option<&TransportError> {
+        match &self.stopped {
+            Some(Delivery::Blocked { error }) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// The I/O side of reporting: coordinates, delta base, spool.
+pub struct Reporter<'a, T> {
+    pub transport: &'a T,
+    pub state: &'a StateDir,
+    pub spool: &'a Spool,
+}
+
+impl<T: Transport> Reporter<'_, T> {
+    /// Gives `inventory` its coordinates and delivers it, after any older spooled reports.
+    pub async fn report(&self, inventory: Inventory) -> Result<CycleResult, ReporterError> {
+        let now_unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|since| since.as_secs())
+            .unwrap_or_default();
+        let sequence = self.state.next_sequence(now_unix)?;
+        let report = PendingReport {
+            header: ReportHeader {
+                epoch: sequence.epoch,
+                seq: sequence.seq,
+                report_id: uuid::Uuid::new_v4().to_string(),
+                hash: content_hash(&inventory),
+                collected_at: inventory.collected_at.clone(),
+            },
+            inventory,
+        };
+        if !self.spool.entries()?.is_empty() {
+            // Older reports wait: this one queues behind them so the collector sees them in order.
+            self.spool.push(&report)?;
+            let (mut result, last) = self.drain_inner().await?;
+            if let Some((coordinates, delivery)) = last
+                && coordinates == (sequence.epoch, sequence.seq)
+            {
+                result.delivery = Some(delivery);
+            }
+            self.record(&result)?;
+            return Ok(result);
+        }
+        let delivery = deliver(self.transport, &report, self.state.acked().as_ref()).await;
+        match &delivery {
+            Delivery::Retry { error, .. } | Delivery::Blocked { error } => {
+                tracing::warn!(%error, seq = sequence.seq, "report not delivered; keeping it in the spool");
+                self.spool.push(&report)?;
+            }
+            Delivery::Rejected { error } => {
+                let path = self.spool.put_quarantine(&report)?;
+                tracing::error!(%error, path = %path.display(), "the collector rejected the report; kept in quarantine");
+            }
+            delivered => self.acknowledge(&report, delivered)?,
+        }
+        let n_spooled = self.spool.entries()?.len();
+        let stopped_early = !delivery.is_delivered();
+        let mut result = CycleResult {
+            delivery: None,
+            stopped: None,
+            n_delivered_from_spool: 0,
+            n_spooled,
+        };
+        if stopped_early && !matches!(delivery, Delivery::Rejected { .. }) {
+            result.stopped = Some(delivery);
+        } else {
+            result.delivery = Some(delivery);
+        }
+        self.record(&result)?;
+        Ok(result)
+    }
+
+    /// Delivers spooled reports oldest first; stops at the first one that cannot be delivered now.
+    pub async fn drain(&self) -> Result<CycleResult, ReporterError> {
+        let (mut result, last) = self.drain_inner().await?;
+        result.delivery = last.map(|(_, delivery)| delivery);
+        if result.delivery.is_some() {
+            // `status` then shows the retry that got the spool through, not the failure before it.
+            self.record(&result)?;
+        }
+        Ok(result)
+    }
+
+    /// [`Reporter::drain`], also returning the last report it settled (delivered or rejected) with its
+    /// `(epoch, seq)`.
+    async fn drain_inner(
+        &self,
+    ) -> Result<(CycleResult, Option<((u64, u64), Delivery)>), ReporterError> {
+        let mut last = None;
+        let mut n_delivered = 0;
+        let mut stopped = None;
+        for entry in self.spool.entries()? {
+            let Some(report) = self.spool.load(&entry)? else {
+                continue; // quarantined
+            };
+            let delivery = deliver(self.transport, &report, self.state.acked().as_ref()).await;
+            match delivery {
+                Delivery::Retry { .. } | Delivery::Blocked { .. } => {
+                    stopped = Some(delivery);
+                    break;
+                }
+                Delivery::Rejected { ref error } => {
+                    let path = self.spool.quarantine(&entry)?;
+                    tracing::error!(%error, path = %path.display(), "the collector rejected a spooled report; moved to quarantine");
+                    last = Some(((entry.epoch, entry.seq), delivery));
+                }
+                delivered => {
+                    self.acknowledge(&report, &delivered)?;
+                    self.spool.remove(&entry)?;
+                    n_delivered += 1;
+                    tracing::info!(seq = report.header.seq, "spooled report delivered");
+                    last = Some(((entry.epoch, entry.seq), delivered));
+                }
+            }
+        }
+        let n_spooled = self.spool.entries()?.len();
+        let result = CycleResult {
+            delivery: None,
+            stopped,
+            n_delivered_from_spool: n_delivered,
+            n_spooled,
+        };
+        Ok((result, last))
+    }
+
+    /// Remembers what the collector now holds, so the next report can be a delta against it.
+    fn acknowledge(
+        &self,
+        report: &PendingReport,
+        delivery: &Delivery,
+    ) -> Result<(), ReporterError> {
+        let holds_this = match delivery {
+            Delivery::Done(Done::Unchanged) => true,
+            Delivery::Applied { hash, .. } => {
+                if hash != &report.header.hash {
+                    tracing::warn!(ours = %report.header.hash, theirs = %hash, "the collector holds a different inventory hash; the next report is full");
+                    self.state.clear_acked()?;
+                    return Ok(());
+                }
+                true
+            }
+            _ => false,
+        };
+        let already = self
+            .state
+            .acked()
+            .is_some_and(|acked| acked.hash == report.header.hash);
+        if holds_this && !already {
+            self.state.save_acked(&Acked {
+                hash: report.header.hash.clone(),
+                inventory: report.inventory.clone(),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn record(&self, result: &CycleResult) -> Result<(), ReporterError> {
+        let (outcome, detail) = match (&result.delivery, &result.stopped) {
+            (Some(Delivery::Done(Done::Unchanged)), _) => ("unchanged", None),
+            (Some(Delivery::Done(Done::Duplicate)), _) => ("delivered", Some("duplicate".into())),
+            (Some(Delivery::Applied { delta, .. }), _) => (
+                "delivered",
+                Some(if *delta { "delta" } else { "full" }.to_string()),
+            ),
+            (Some(Delivery::Rejected { error }), _) => ("rejected", Some(error.to_string())),
+            (_, Some(Delivery::Retry { error, .. } | Delivery::Blocked { error })) => {
+                ("spooled", Some(error.to_string()))
+            }
+            _ => ("spooled", None),
+        };
+        self.state.save_last_report(&LastReport {
+            at: crate::now_rfc3339(),
+            outcome: outcome.to_string(),
+            detail,
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "reporter_tests.rs"]
+mod tests;

@@ -1,0 +1,485 @@
+//! Reporter decisions against a fake collector that follows the protocol (check-in, delta, full,
+//! replay protection) and can be told to fail.
+
+use super::*;
+use crate::spool::Spool;
+use census_shared::protocol::{CheckIn, ReportResponse};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+/// A collector in memory: what it holds, what it was sent, and failures to inject.
+#[derive(Default)]
+struct FakeCollector {
+    inner: Mutex<FakeState>,
+}
+
+#[derive(Default)]
+struct FakeState {
+    held: Option<(String, Inventory)>,
+    last: (u64, u64),
+    /// Injected failures, consumed one per request before normal behaviour.
+    failures: VecDeque<TransportError>,
+    /// Injected failures of report requests only (the check-in passes).
+    report_failures: VecDeque<TransportError>,
+    /// When set, every request fails this way (the collector is down).
+    down: bool,
+    /// Every request: "checkin <seq>", "delta <seq>", "full <seq>".
+    log: Vec<String>,
+    check_in_bytes: Vec<usize>,
+}
+
+fn unreachable() -> TransportError {
+    TransportError::Unreachable {
+        url: "https://127.0.0.1:1".into(),
+        message: "connection refused".into(),
+    }
+}
+
+fn api(status: u16, code: &str, retry_after: Option<Duration>) -> TransportError {
+    TransportError::Api {
+        status,
+        code: Some(code.into()),
+        message: "fake".into(),
+        retry_after,
+    }
+}
+
+impl FakeCollector {
+    fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.inner.lock().unwrap()
+    }
+
+    fn fail(&self, state: &mut FakeState) -> Option<TransportError> {
+        if state.down {
+            return Some(unreachable());
+        }
+        state.failures.pop_front()
+    }
+
+    fn log(&self) -> Vec<String> {
+        std::mem::take(&mut self.state().log)
+    }
+}
+
+impl Transport for FakeCollector {
+    async fn check_in(&self, check_in: &CheckIn) -> Result<CheckInResponse, TransportError> {
+        let mut state = self.state();
+        state.log.push(format!("checkin {}", check_in.header.seq));
+        state
+            .check_in_bytes
+            .push(serde_json::to_vec(check_in).unwrap().len());
+        if let Some(error) = self.fail(&mut state) {
+            return Err(error);
+        }
+        let header = &check_in.header;
+        if state.held.is_some() && (header.epoch, header.seq) <= state.last {
+            return Ok(CheckInResponse::Duplicate);
+        }
+        match &state.held {
+            Some((hash, _)) if *hash == header.hash => {
+                state.last = (header.epoch, header.seq);
+                Ok(CheckInResponse::Unchanged)
+            }
+            held => Ok(CheckInResponse::SendReport {
+                base_hash: held.as_ref().map(|(hash, _)| hash.clone()),
+            }),
+        }
+    }
+
+    async fn report(&self, report: &Report) -> Result<ReportResponse, TransportError> {
+        let mut state = self.state();
+        let kind = match report.body {
+            ReportBody::Full { .. } => "full",
+            ReportBody::Delta { .. } => "delta",
+        };
+        state.log.push(format!("{kind} {}", report.header.seq));
+        if let Some(error) = self.fail(&mut state) {
+            return Err(error);
+        }
+        if let Some(error) = state.report_failures.pop_front() {
+            return Err(error);
+        }
+        let header = &report.header;
+        if let Some((hash, _)) = &state.held
+            && (header.epoch, header.seq) <= state.last
+        {
+            let hash = hash.clone();
+            return Ok(ReportResponse {
+                outcome: ReportOutcome::Duplicate,
+                hash,
+            });
+        }
+        let inventory = match &report.body {
+            ReportBody::Full { inventory } => (**inventory).clone(),
+            ReportBody::Delta { base_hash, delta } => match &state.held {
+                Some((hash, base)) if hash == base_hash => delta::apply(base, delta).unwrap(),
+                _ => return Err(api(409, error_code::BASE_MISMATCH, None)),
+            },
+        };
+        let hash = content_hash(&inventory);
+        if hash != header.hash {
+            return Err(api(409, error_code::HASH_MISMATCH, None));
+        }
+        state.held = Some((hash.clone(), inventory));
+        state.last = (header.epoch, header.seq);
+        Ok(ReportResponse {
+            outcome: ReportOutcome::Applied,
+            hash,
+        })
+    }
+}
+
+fn machine(n_packages: usize) -> Inventory {
+    let mut inventory = Inventory::default();
+    inventory.schema_version = 1;
+    inventory.collected_at = "2026-11-26T22:15:05Z".into();
+    inventory.host.hostname = Some("web-01".into());
+    for index in 0..n_packages {
+        inventory
+            .software
+            .packages
+            .push(serde_json::from_value(serde_json::json!({
+                "manager": "dpkg", "name": format!("pkg{index:04}"), "version": "1.0", "arch": "amd64"
+            })).unwrap());
+    }
+    inventory.canonicalize();
+    inventory
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: StateDir,
+    spool: Spool,
+    collector: FakeCollector,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let spool = Spool::new(dir.path(), 100, u64::MAX);
+        Self {
+            _dir: dir,
+            state,
+            spool,
+            collector: FakeCollector::default(),
+        }
+    }
+
+    fn reporter(&self) -> Reporter<'_, FakeCollector> {
+        Reporter {
+            transport: &self.collector,
+            state: &self.state,
+            spool: &self.spool,
+        }
+    }
+
+    fn spooled_seqs(&self) -> Vec<u64> {
+        self.spool
+            .entries()
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+#[test]
+fn the_first_report_is_full_then_unchanged_is_a_small_check_in_only() {
+    let fx = Fixture::new();
+    block_on(async {
+        let first = fx.reporter().report(machine(50)).await.unwrap();
+        assert!(matches!(
+            first.delivery,
+            Some(Delivery::Applied { delta: false, .. })
+        ));
+        assert_eq!(fx.collector.log(), vec!["checkin 1", "full 1"]);
+
+        let second = fx.reporter().report(machine(50)).await.unwrap();
+        assert!(matches!(
+            second.delivery,
+            Some(Delivery::Done(Done::Unchanged))
+        ));
+        assert_eq!(fx.collector.log(), vec!["checkin 2"]);
+    });
+    assert!(
+        fx.collector
+            .state()
+            .check_in_bytes
+            .iter()
+            .all(|n| *n <= 512)
+    );
+    assert_eq!(
+        fx.state.last_report().unwrap().unwrap().outcome,
+        "unchanged"
+    );
+}
+
+#[test]
+fn a_change_is_sent_as_a_delta_against_the_acknowledged_inventory() {
+    let fx = Fixture::new();
+    block_on(async {
+        fx.reporter().report(machine(50)).await.unwrap();
+        fx.collector.log();
+        let changed = fx.reporter().report(machine(51)).await.unwrap();
+        assert!(matches!(
+            changed.delivery,
+            Some(Delivery::Applied { delta: true, .. })
+        ));
+        assert_eq!(fx.collector.log(), vec!["checkin 2", "delta 2"]);
+    });
+    assert_eq!(fx.state.acked().unwrap().inventory, machine(51));
+}
+
+#[test]
+fn a_base_mismatch_is_answered_with_the_full_inventory() {
+    let fx = Fixture::new();
+    block_on(async {
+        fx.reporter().report(machine(5)).await.unwrap();
+        fx.collector.log();
+        // The collector's copy changed under the same name: the delta applies but hashes wrong.
+        fx.collector.state().held.as_mut().unwrap().1.host.hostname = Some("rebuilt".into());
+        let result = fx.reporter().report(machine(6)).await.unwrap();
+        assert!(matches!(
+            result.delivery,
+            Some(Delivery::Applied { delta: false, .. })
+        ));
+        assert_eq!(fx.collector.log(), vec!["checkin 2", "delta 2", "full 2"]);
+
+        // The collector moved on to a base the agent does not know between check-in and report.
+        fx.collector
+            .state()
+            .report_failures
+            .push_back(api(409, error_code::BASE_MISMATCH, None));
+        let result = fx.reporter().report(machine(7)).await.unwrap();
+        assert!(matches!(
+            result.delivery,
+            Some(Delivery::Applied { delta: false, .. })
+        ));
+        assert_eq!(fx.collector.log(), vec!["checkin 3", "delta 3", "full 3"]);
+    });
+}
+
+#[test]
+fn without_a_matching_base_the_report_is_full() {
+    let fx = Fixture::new();
+    block_on(async {
+        fx.reporter().report(machine(5)).await.unwrap();
+        fx.state.clear_acked().unwrap();
+        fx.collector.log();
+        fx.reporter().report(machine(6)).await.unwrap();
+        assert_eq!(fx.collector.log(), vec!["checkin 2", "full 2"]);
+    });
+}
+
+#[test]
+fn an_unreachable_collector_spools_and_recovery_delivers_in_order() {
+    let fx = Fixture::new();
+    block_on(async {
+        fx.collector.state().down = true;
+        for n in 1..=3 {
+            let result = fx.reporter().report(machine(n)).await.unwrap();
+            assert!(!result.delivered());
+            assert!(matches!(
+                result.stopped,
+                Some(Delivery::Retry { after: None, .. })
+            ));
+        }
+        assert_eq!(fx.spooled_seqs(), vec![1, 2, 3]);
+        assert_eq!(fx.state.last_report().unwrap().unwrap().outcome, "spooled");
+        fx.collector.log();
+
+        fx.collector.state().down = false;
+        let result = fx.reporter().report(machine(4)).await.unwrap();
+        assert!(result.delivered(), "{result:?}");
+        assert_eq!(result.n_delivered_from_spool, 4);
+        assert_eq!(result.n_spooled, 0);
+        assert_eq!(
+            fx.collector.log(),
+            vec![
+                "checkin 1",
+                "full 1",
+                "checkin 2",
+                "delta 2",
+                "checkin 3",
+                "delta 3",
+                "checkin 4",
+                "delta 4"
+            ]
+        );
+    });
+    assert_eq!(fx.collector.state().held.as_ref().unwrap().1, machine(4));
+    assert!(fx.spooled_seqs().is_empty());
+}
+
+#[test]
+fn a_replayed_report_answered_duplicate_leaves_the_spool() {
+    let fx = Fixture::new();
+    block_on(async {
+        // The report reaches the collector, but the answer is lost, so the agent spools it again.
+        fx.reporter().report(machine(1)).await.unwrap();
+        let spooled = PendingReport {
+            header: ReportHeader {
+                epoch: fx.state.sequence().unwrap().unwrap().epoch,
+                seq: 1,
+                report_id: "retry".into(),
+                hash: content_hash(&machine(1)),
+                collected_at: String::new(),
+            },
+            inventory: machine(1),
+        };
+        fx.spool.push(&spooled).unwrap();
+        fx.collector.log();
+        let result = fx.reporter().drain().await.unwrap();
+        assert!(matches!(
+            result.delivery,
+            Some(Delivery::Done(Done::Duplicate))
+        ));
+        assert_eq!(fx.collector.log(), vec!["checkin 1"]);
+    });
+    assert!(fx.spooled_seqs().is_empty());
+}
+
+#[test]
+fn rate_limiting_keeps_the_report_and_passes_retry_after_on() {
+    let fx = Fixture::new();
+    block_on(async {
+        fx.collector.state().failures.push_back(api(
+            429,
+            error_code::RATE_LIMITED,
+            Some(Duration::from_secs(42)),
+        ));
+        let result = fx.reporter().report(machine(1)).await.unwrap();
+        assert_eq!(result.retry_after(), Some(Duration::from_secs(42)));
+        assert_eq!(fx.spooled_seqs(), vec![1]);
+        let result = fx.reporter().drain().await.unwrap();
+        assert!(result.delivery.as_ref().is_some_and(Delivery::is_delivered));
+        assert!(fx.spooled_seqs().is_empty());
+    });
+}
+
+#[test]
+fn a_pending_agent_keeps_its_reports_and_a_revoked_one_is_blocked() {
+    let fx = Fixture::new();
+    block_on(async {
+        fx.collector
+            .state()
+            .failures
+            .push_back(api(403, error_code::AGENT_PENDING, None));
+        let result = fx.reporter().report(machine(1)).await.unwrap();
+        assert!(matches!(result.stopped, Some(Delivery::Retry { .. })));
+        fx.collector
+            .state()
+            .failures
+            .push_back(api(403, error_code::AGENT_REVOKED, None));
+        let result = fx.reporter().report(machine(2)).await.unwrap();
+        let error = result.blocked().expect("revocation needs a person");
+        assert_eq!(error.code(), Some(error_code::AGENT_REVOKED));
+    });
+    assert_eq!(fx.spooled_seqs(), vec![1, 2]);
+}
+
+#[test]
+fn a_rejected_report_is_quarantined_and_does_not_block_the_next() {
+    let fx = Fixture::new();
+    block_on(async {
+        fx.collector.state().down = true;
+        fx.reporter().report(machine(1)).await.unwrap();
+        fx.collector.state().down = false;
+        // Report 1's check-in passes, then the report itself is refused as invalid.
+        fx.collector
+            .state()
+            .report_failures
+            .push_back(api(400, "invalid_report", None));
+        let result = fx.reporter().report(machine(2)).await.unwrap();
+        assert!(result.delivered(), "{result:?}");
+    });
+    assert!(fx.spooled_seqs().is_empty());
+    assert!(
+        fx.spool
+            .dir()
+            .join(crate::spool::QUARANTINE_DIR)
+            .join(crate::spool::file_name(
+                fx.state.sequence().unwrap().unwrap().epoch,
+                1
+            ))
+            .exists()
+    );
+}
+
+#[test]
+fn failures_are_classified() {
+    assert_eq!(
+        classify(&unreachable(), false),
+        Failure::Retry { after: None }
+    );
+    assert_eq!(
+        classify(
+            &api(503, error_code::UNAVAILABLE, Some(Duration::from_secs(5))),
+            false
+        ),
+        Failure::Retry {
+            after: Some(Duration::from_secs(5))
+        }
+    );
+    assert_eq!(
+        classify(&api(409, error_code::BASE_MISMATCH, None), true),
+        Failure::ResendFull
+    );
+    assert_eq!(
+        classify(&api(409, error_code::HASH_MISMATCH, None), false),
+        Failure::Rejected
+    );
+    assert_eq!(
+        classify(&api(401, error_code::UNAUTHENTICATED, None), false),
+        Failure::Blocked
+    );
+    assert_eq!(
+        classify(&api(400, "invalid_report", None), false),
+        Failure::Rejected
+    );
+}
+
+#[test]
+fn check_in_answers_plan_the_report() {
+    let acked = Acked {
+        hash: "a".repeat(64),
+        inventory: machine(1),
+    };
+    let send = |base: Option<&str>| CheckInResponse::SendReport {
+        base_hash: base.map(str::to_string),
+    };
+    assert_eq!(
+        plan_after_check_in(&CheckInResponse::Unchanged, Some(&acked)),
+        Plan::Done(Done::Unchanged)
+    );
+    assert_eq!(
+        plan_after_check_in(&CheckInResponse::Duplicate, None),
+        Plan::Done(Done::Duplicate)
+    );
+    assert_eq!(
+        plan_after_check_in(&send(Some(&"a".repeat(64))), Some(&acked)),
+        Plan::SendDelta {
+            base_hash: "a".repeat(64)
+        }
+    );
+    assert_eq!(
+        plan_after_check_in(&send(Some(&"b".repeat(64))), Some(&acked)),
+        Plan::SendFull
+    );
+    assert_eq!(
+        plan_after_check_in(&send(None), Some(&acked)),
+        Plan::SendFull
+    );
+    assert_eq!(
+        plan_after_check_in(&send(Some(&"a".repeat(64))), None),
+        Plan::SendFull
+    );
+}
