@@ -4,6 +4,7 @@
 //! two cannot drift apart. Validation collects every problem before reporting, so `check-config` shows
 //! them all at once (systemd runs it as `ExecStartPre=`).
 
+use crate::api::Limits;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,22 +15,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/census-collector";
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/census-collector/collector.toml";
 /// Short-lived agent certificates limit what a stolen key is worth; agents renew at two thirds.
-pub const DEFAULT_AGENT_CERT_VALIDITY: &str = "30d";
+pub const DEFAULT_AGENT_CERT_VALIDITY: Duration = crate::pki::DEFAULT_AGENT_CERT_VALIDITY;
 /// An agent reports hourly by default: a week of silence means the machine is gone or broken.
-pub const DEFAULT_STALE_AFTER: &str = "7d";
-/// A full report of a 2,000-package machine is ~40 KB gzip; 8 MiB leaves room and stops abuse.
-pub const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
-/// The same report decompressed is ~200 KB; 32 MiB refuses gzip bombs long before memory suffers.
-pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 32 * 1024 * 1024;
-/// The inventory document nests 5 levels; 32 is generous and cheap to check.
-pub const DEFAULT_MAX_JSON_DEPTH: u32 = 32;
-/// Enough for a fleet reconnecting at once, bounded so file descriptors and memory stay bounded.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 8_192;
-/// Reports in flight at once; beyond it agents get 429 + Retry-After and come back later.
-pub const DEFAULT_MAX_CONCURRENT_REPORTS: usize = 256;
-pub const DEFAULT_REQUEST_TIMEOUT: &str = "60s";
-/// Slow TLS handshakes and header dribbling (slowloris) are cut off after this.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: &str = "10s";
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(7 * 86_400);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -37,7 +25,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     pub enrollment: EnrollmentConfig,
-    pub limits: LimitsConfig,
+    /// Request and connection limits; defaults and their reasons are in `api::body`.
+    pub limits: Limits,
     pub cmdb: CmdbConfig,
 }
 
@@ -54,17 +43,6 @@ pub struct EnrollmentConfig {
     /// New agents wait in `pending` until an administrator approves them.
     pub require_approval: bool,
     pub agent_cert_validity: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct LimitsConfig {
-    pub max_body_bytes: u64,
-    pub max_decompressed_bytes: u64,
-    pub max_json_depth: u32,
-    pub max_connections: usize,
-    pub max_concurrent_reports: usize,
-    pub request_timeout: Duration,
-    pub handshake_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,9 +76,12 @@ struct RawEnrollment {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
-    max_body_bytes: Option<u64>,
-    max_decompressed_bytes: Option<u64>,
-    max_json_depth: Option<u32>,
+    max_body_bytes: Option<usize>,
+    max_decompressed_bytes: Option<usize>,
+    max_json_depth: Option<usize>,
+    max_string_bytes: Option<usize>,
+    max_packages: Option<usize>,
+    max_list_items: Option<usize>,
     max_connections: Option<usize>,
     max_concurrent_reports: Option<usize>,
     request_timeout: Option<String>,
@@ -155,12 +136,16 @@ impl Config {
     }
 
     fn from_raw(raw: RawConfig, problems: &mut Vec<String>) -> Config {
-        let mut duration = |key: &str, value: Option<String>, default: &str| -> Duration {
-            let text = value.unwrap_or_else(|| default.to_string());
-            census_shared::duration::parse(&text).unwrap_or_else(|error| {
-                problems.push(format!("{key}: {error}"));
-                Duration::ZERO
-            })
+        let defaults = Limits::default();
+        let mut duration_problems = Vec::new();
+        let mut duration = |key: &str, value: Option<String>, default: Duration| -> Duration {
+            match value {
+                None => default,
+                Some(text) => census_shared::duration::parse(&text).unwrap_or_else(|error| {
+                    duration_problems.push(format!("{key}: {error}"));
+                    Duration::ZERO
+                }),
+            }
         };
         let agent_cert_validity = duration(
             "enrollment.agent_cert_validity",
@@ -170,19 +155,19 @@ impl Config {
         let request_timeout = duration(
             "limits.request_timeout",
             raw.limits.request_timeout,
-            DEFAULT_REQUEST_TIMEOUT,
+            defaults.request_timeout,
         );
         let handshake_timeout = duration(
             "limits.handshake_timeout",
             raw.limits.handshake_timeout,
-            DEFAULT_HANDSHAKE_TIMEOUT,
+            defaults.tls_handshake_timeout,
         );
         let stale_after = duration(
             "cmdb.stale_after",
             raw.cmdb.stale_after,
             DEFAULT_STALE_AFTER,
         );
-
+        problems.append(&mut duration_problems);
         let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let listen = listen_text.parse().unwrap_or_else(|_| {
             problems.push(format!(
@@ -191,42 +176,50 @@ impl Config {
             SocketAddr::from(([127, 0, 0, 1], 8443))
         });
 
-        let limits = LimitsConfig {
-            max_body_bytes: raw.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-            max_decompressed_bytes: raw
+        let limits = Limits {
+            max_body_bytes: raw.limits.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            max_decoded_bytes: raw
                 .limits
                 .max_decompressed_bytes
-                .unwrap_or(DEFAULT_MAX_DECOMPRESSED_BYTES),
-            max_json_depth: raw.limits.max_json_depth.unwrap_or(DEFAULT_MAX_JSON_DEPTH),
+                .unwrap_or(defaults.max_decoded_bytes),
+            max_json_depth: raw.limits.max_json_depth.unwrap_or(defaults.max_json_depth),
+            max_string_bytes: raw
+                .limits
+                .max_string_bytes
+                .unwrap_or(defaults.max_string_bytes),
+            max_packages: raw.limits.max_packages.unwrap_or(defaults.max_packages),
+            max_list_items: raw.limits.max_list_items.unwrap_or(defaults.max_list_items),
             max_connections: raw
                 .limits
                 .max_connections
-                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+                .unwrap_or(defaults.max_connections),
             max_concurrent_reports: raw
                 .limits
                 .max_concurrent_reports
-                .unwrap_or(DEFAULT_MAX_CONCURRENT_REPORTS),
+                .unwrap_or(defaults.max_concurrent_reports),
             request_timeout,
-            handshake_timeout,
+            tls_handshake_timeout: handshake_timeout,
+            header_read_timeout: handshake_timeout,
+            ..defaults
         };
         for (key, value) in [
             ("limits.max_body_bytes", limits.max_body_bytes),
-            (
-                "limits.max_decompressed_bytes",
-                limits.max_decompressed_bytes,
-            ),
-            ("limits.max_json_depth", u64::from(limits.max_json_depth)),
-            ("limits.max_connections", limits.max_connections as u64),
+            ("limits.max_decompressed_bytes", limits.max_decoded_bytes),
+            ("limits.max_json_depth", limits.max_json_depth),
+            ("limits.max_string_bytes", limits.max_string_bytes),
+            ("limits.max_packages", limits.max_packages),
+            ("limits.max_list_items", limits.max_list_items),
+            ("limits.max_connections", limits.max_connections),
             (
                 "limits.max_concurrent_reports",
-                limits.max_concurrent_reports as u64,
+                limits.max_concurrent_reports,
             ),
         ] {
             if value == 0 {
                 problems.push(format!("{key}: must be greater than 0"));
             }
         }
-        if limits.max_decompressed_bytes < limits.max_body_bytes {
+        if limits.max_decoded_bytes < limits.max_body_bytes {
             problems.push(
                 "limits.max_decompressed_bytes: must be at least limits.max_body_bytes (a decompressed body is never smaller)"
                     .to_string(),
@@ -278,7 +271,7 @@ mod tests {
             config.enrollment.agent_cert_validity,
             Duration::from_secs(30 * 86_400)
         );
-        assert_eq!(config.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(config.limits, Limits::default());
         assert!(!config.enrollment.require_approval);
         assert_eq!(config, Config::default());
     }
