@@ -6,7 +6,10 @@
 //! acknowledges only after a group commit that started after [`Ingest::report`] returned.
 //!
 //! Reports from one agent are applied one at a time (a striped lock); different agents run in parallel.
+//! With a CMDB attached ([`Ingest::with_cmdb`]), every applied report (changed or not) is handed to it and
+//! its CI writes join the report's batch: one commit holds the agent state and the CI change.
 
+use crate::cmdb::{CiOutcome, Cmdb, CmdbError};
 use crate::store::{Batch, Store, StoreError};
 use census_shared::delta::{self, DeltaError};
 use census_shared::hash::content_hash;
@@ -36,6 +39,8 @@ pub enum IngestError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Cmdb(#[from] CmdbError),
 }
 
 /// What the collector remembers about one agent's reports.
@@ -68,11 +73,14 @@ pub struct IngestOutcome {
     pub hash: String,
     /// True when the report changed the stored inventory (a check-in that turned out equal did not).
     pub changed: bool,
+    /// What the CMDB did with the report (`None` without a CMDB, or for a duplicate).
+    pub ci: Option<CiOutcome>,
 }
 
 pub struct Ingest {
     store: Arc<dyn Store>,
     stripes: Vec<Mutex<()>>,
+    cmdb: Option<Arc<Cmdb>>,
 }
 
 impl Ingest {
@@ -80,6 +88,15 @@ impl Ingest {
         Self {
             store,
             stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            cmdb: None,
+        }
+    }
+
+    /// An ingest that hands every applied report to `cmdb`, in the same atomic batch.
+    pub fn with_cmdb(store: Arc<dyn Store>, cmdb: Arc<Cmdb>) -> Self {
+        Self {
+            cmdb: Some(cmdb),
+            ..Self::new(store)
         }
     }
 
@@ -154,6 +171,7 @@ impl Ingest {
                 outcome: ReportOutcome::Duplicate,
                 hash: state.hash,
                 changed: false,
+                ci: None,
             });
         }
         let mut inventory = match body {
@@ -206,11 +224,18 @@ impl Ingest {
                 lz4_flex::compress_prepend_size(&to_json(&inventory)),
             );
         }
-        self.store.commit(batch)?;
+        let ci = match &self.cmdb {
+            Some(cmdb) => Some(cmdb.apply_report(batch, agent_id, &inventory, changed, now)?),
+            None => {
+                self.store.commit(batch)?;
+                None
+            }
+        };
         Ok(IngestOutcome {
             outcome: ReportOutcome::Applied,
             hash: actual,
             changed,
+            ci,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! - [`pki`]: the collector's CA: server certificate, agent certificates from CSRs.
 //! - [`enrollment`]: enrollment tokens and agent records (approve, revoke).
 //! - [`auth`]: API bearer tokens for people and scripts, with roles.
+//! - [`cmdb`]: configuration items: identity reconciliation, history, time travel, events, indexes.
 //! - [`ingest`]: check-ins and reports: replay protection, delta application, one atomic write per report.
 //! - [`itsm`]: incidents, changes, problems, CI relationships, impact, unauthorized-change detection.
 //! - [`store`]: the storage trait and its engines (sled on disk, memory for tests), and group commit.
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod datadir;
+pub mod cmdb;
 pub mod enrollment;
 pub mod ingest;
 pub mod itsm;

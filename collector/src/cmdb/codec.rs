@@ -1,0 +1,395 @@
+//! The compact CI inventory body, and the fleet-wide package interner it relies on.
+//!
+//! A 1,000-package inventory is ~89 KB of JSON, almost all of it package records that thousands of
+//! machines share. The body therefore stores everything but the packages as JSON, and the packages as a
+//! sorted list of interned package ids, delta + LEB128-encoded (~1.5 bytes a package), plus the rare
+//! per-machine `installed_at` values. The whole is lz4-compressed. See `docs/cmdb-storage.md`.
+//!
+//! Body layout (before lz4): `varint json_len, json, varint n_ids, n × varint id_delta,
+//! varint n_installed, n × (varint position, varint len, utf-8)`.
+
+use census_shared::inventory::*;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("CI body of {ci} is corrupt: {message}")]
+    Corrupt { ci: String, message: String },
+    #[error("CI body of {ci} names package id {id}, which the package table does not hold")]
+    UnknownPackage { ci: String, id: u32 },
+}
+
+/// A package record as the fleet shares it: everything but `installed_at`, which is per machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TupleKey(Arc<Package>);
+
+impl Hash for TupleKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let p = &self.0;
+        (
+            &p.manager,
+            &p.name,
+            &p.version,
+            &p.arch,
+            &p.source,
+            &p.vendor,
+            &p.section,
+            p.installed_size_bytes,
+        )
+            .hash(state);
+    }
+}
+
+/// Package records interned to `u32` ids, shared by every CI. Ids are allocated in order and never
+/// reused; new records stay *pending* until the batch that persists them is committed.
+#[derive(Debug, Default)]
+pub struct Interner {
+    by_key: HashMap<TupleKey, u32>,
+    tuples: Vec<Arc<Package>>,
+    persisted: usize,
+}
+
+impl Interner {
+    /// Loads persisted records, in id order (ids must be 0..n).
+    pub fn from_records(records: Vec<Package>) -> Self {
+        let mut interner = Interner::default();
+        for record in records {
+            let record = Arc::new(record);
+            interner
+                .by_key
+                .insert(TupleKey(record.clone()), interner.tuples.len() as u32);
+            interner.tuples.push(record);
+        }
+        interner.persisted = interner.tuples.len();
+        interner
+    }
+
+    /// The id of `package` (its `installed_at` ignored), allocating one if it is new.
+    pub fn intern(&mut self, package: &Package) -> u32 {
+        let mut shared = package.clone();
+        shared.installed_at = None;
+        let key = TupleKey(Arc::new(shared));
+        if let Some(id) = self.by_key.get(&key) {
+            return *id;
+        }
+        let id = self.tuples.len() as u32;
+        self.tuples.push(key.0.clone());
+        self.by_key.insert(key, id);
+        id
+    }
+
+    pub fn get(&self, id: u32) -> Option<&Package> {
+        self.tuples.get(id as usize).map(|p| p.as_ref())
+    }
+
+    pub fn len(&self) -> usize {
+        self.tuples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tuples.is_empty()
+    }
+
+    /// Records allocated since the last [`Interner::confirm`], with their ids: to be written.
+    pub fn pending(&self) -> impl Iterator<Item = (u32, &Package)> {
+        self.tuples[self.persisted..]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ((self.persisted + i) as u32, p.as_ref()))
+    }
+
+    /// The pending records were committed.
+    pub fn confirm(&mut self) {
+        self.persisted = self.tuples.len();
+    }
+
+    /// The batch holding the pending records failed: forget them so their ids are allocated again.
+    pub fn rollback(&mut self) {
+        for record in self.tuples.drain(self.persisted..) {
+            self.by_key.remove(&TupleKey(record));
+        }
+    }
+}
+
+/// The inventory without its packages, borrowed, for serialisation.
+#[derive(Serialize)]
+struct WithoutPackages<'a> {
+    schema_version: u32,
+    collected_at: &'a str,
+    agent: &'a AgentInfo,
+    host: &'a Host,
+    os: &'a Os,
+    hardware: &'a Hardware,
+    filesystems: &'a [Filesystem],
+    network: &'a Network,
+    users: &'a [User],
+    groups: &'a [Group],
+    services: &'a [Service],
+    listening_ports: &'a [ListeningPort],
+    collection_errors: &'a [CollectionError],
+}
+
+impl<'a> WithoutPackages<'a> {
+    fn of(inventory: &'a Inventory) -> Self {
+        // Destructuring makes a new Inventory field a compile error here rather than silent data loss.
+        let Inventory {
+            schema_version,
+            collected_at,
+            agent,
+            host,
+            os,
+            hardware,
+            filesystems,
+            network,
+            software: _,
+            users,
+            groups,
+            services,
+            listening_ports,
+            collection_errors,
+        } = inventory;
+        WithoutPackages {
+            schema_version: *schema_version,
+            collected_at,
+            agent,
+            host,
+            os,
+            hardware,
+            filesystems,
+            network,
+            users,
+            groups,
+            services,
+            listening_ports,
+            collection_errors,
+        }
+    }
+}
+
+/// Encodes `inventory`; returns the body and its sorted package ids.
+pub fn encode(inventory: &Inventory, interner: &mut Interner) -> (Vec<u8>, Vec<u32>) {
+    let mut packages: Vec<(u32, Option<&str>)> = inventory
+        .software
+        .packages
+        .iter()
+        .map(|p| (interner.intern(p), p.installed_at.as_deref()))
+        .collect();
+    packages.sort_unstable();
+    packages.dedup_by_key(|(id, _)| *id);
+    // Our own plain structs always serialise.
+    let json = serde_json::to_vec(&WithoutPackages::of(inventory)).unwrap_or_default();
+    let mut out = Vec::with_capacity(json.len() + packages.len() * 2 + 16);
+    put_varint(&mut out, json.len() as u64);
+    out.extend_from_slice(&json);
+    put_varint(&mut out, packages.len() as u64);
+    let mut previous = 0u32;
+    for (id, _) in &packages {
+        put_varint(&mut out, u64::from(id - previous));
+        previous = *id;
+    }
+    let installed: Vec<(usize, &str)> = packages
+        .iter()
+        .enumerate()
+        .filter_map(|(position, (_, at))| at.map(|at| (position, at)))
+        .collect();
+    put_varint(&mut out, installed.len() as u64);
+    for (position, at) in installed {
+        put_varint(&mut out, position as u64);
+        put_varint(&mut out, at.len() as u64);
+        out.extend_from_slice(at.as_bytes());
+    }
+    let ids = packages.into_iter().map(|(id, _)| id).collect();
+    (lz4_flex::compress_prepend_size(&out), ids)
+}
+
+/// The package ids of a body, without decoding the rest (index rebuilds).
+pub fn package_ids(body: &[u8], ci: &str) -> Result<Vec<u32>, CodecError> {
+    let raw = decompress(body, ci)?;
+    let mut reader = Reader {
+        bytes: &raw,
+        at: 0,
+        ci,
+    };
+    let json_len = reader.varint()? as usize;
+    reader.take(json_len)?;
+    reader.ids()
+}
+
+/// Decodes a body back into the inventory it was encoded from.
+pub fn decode(body: &[u8], interner: &Interner, ci: &str) -> Result<Inventory, CodecError> {
+    let raw = decompress(body, ci)?;
+    let mut reader = Reader {
+        bytes: &raw,
+        at: 0,
+        ci,
+    };
+    let json_len = reader.varint()? as usize;
+    let json = reader.take(json_len)?;
+    let mut inventory: Inventory = serde_json::from_slice(json).map_err(|e| reader.corrupt(e))?;
+    let ids = reader.ids()?;
+    let mut packages = Vec::with_capacity(ids.len());
+    for id in ids {
+        let package = interner.get(id).ok_or_else(|| CodecError::UnknownPackage {
+            ci: ci.to_string(),
+            id,
+        })?;
+        packages.push(package.clone());
+    }
+    let n_installed = reader.varint()?;
+    for _ in 0..n_installed {
+        let position = reader.varint()? as usize;
+        let len = reader.varint()? as usize;
+        let at = std::str::from_utf8(reader.take(len)?).map_err(|e| reader.corrupt(e))?;
+        let package = packages
+            .get_mut(position)
+            .ok_or_else(|| reader.corrupt("installed_at position out of range"))?;
+        package.installed_at = Some(at.to_string());
+    }
+    inventory.software.packages = packages;
+    inventory.canonicalize();
+    Ok(inventory)
+}
+
+fn decompress(body: &[u8], ci: &str) -> Result<Vec<u8>, CodecError> {
+    lz4_flex::decompress_size_prepended(body).map_err(|e| CodecError::Corrupt {
+        ci: ci.to_string(),
+        message: e.to_string(),
+    })
+}
+
+pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    ci: &'a str,
+}
+
+impl<'a> Reader<'a> {
+    fn corrupt(&self, message: impl std::fmt::Display) -> CodecError {
+        CodecError::Corrupt {
+            ci: self.ci.to_string(),
+            message: format!("{message} (at byte {})", self.at),
+        }
+    }
+
+    fn varint(&mut self) -> Result<u64, CodecError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *self
+                .bytes
+                .get(self.at)
+                .ok_or_else(|| self.corrupt("truncated varint"))?;
+            self.at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(self.corrupt("varint too long"))
+    }
+
+    fn take(&mut self, len: usize) -> Result<&'a [u8], CodecError> {
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or_else(|| self.corrupt("truncated"))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn ids(&mut self) -> Result<Vec<u32>, CodecError> {
+        let n = self.varint()? as usize;
+        let mut ids = Vec::with_capacity(n.min(1 << 20));
+        let mut previous = 0u64;
+        for _ in 0..n {
+            previous += self.varint()?;
+            ids.push(u32::try_from(previous).map_err(|e| self.corrupt(e))?);
+        }
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(n_packages: usize, hostname: &str) -> Inventory {
+        let mut inventory = Inventory::default();
+        inventory.schema_version = 1;
+        inventory.host.hostname = Some(hostname.into());
+        inventory.software.packages = (0..n_packages)
+            .map(|i| Package {
+                manager: "dpkg".into(),
+                name: format!("package-number-{i}"),
+                version: format!("1.{i}.0-1+deb12u1"),
+                arch: Some("amd64".into()),
+                vendor: Some("Debian Developers <debian-devel@lists.debian.org>".into()),
+                section: Some("libs".into()),
+                installed_size_bytes: Some(1024 * i as u64),
+                installed_at: (i % 100 == 0).then(|| format!("2026-01-01T00:00:{:02}Z", i % 60)),
+                ..Package::default()
+            })
+            .collect();
+        inventory.canonicalize();
+        inventory
+    }
+
+    #[test]
+    fn a_body_decodes_to_the_inventory_it_was_encoded_from() {
+        let mut interner = Interner::default();
+        let inventory = machine(300, "web-01");
+        let (body, ids) = encode(&inventory, &mut interner);
+        assert_eq!(ids.len(), 300);
+        assert_eq!(decode(&body, &interner, "ci-000001").unwrap(), inventory);
+        assert_eq!(package_ids(&body, "ci-000001").unwrap(), ids);
+    }
+
+    #[test]
+    fn a_second_machine_with_the_same_packages_interns_nothing_new_and_stays_small() {
+        let mut interner = Interner::default();
+        encode(&machine(1000, "web-01"), &mut interner);
+        interner.confirm();
+        let (body, _) = encode(&machine(1000, "web-02"), &mut interner);
+        assert_eq!(interner.pending().count(), 0);
+        assert!(body.len() < 4 * 1024, "body is {} bytes", body.len());
+    }
+
+    #[test]
+    fn a_rolled_back_record_is_forgotten_and_its_id_given_again() {
+        let mut interner = Interner::default();
+        let package = Package {
+            manager: "rpm".into(),
+            name: "bash".into(),
+            version: "5".into(),
+            ..Package::default()
+        };
+        assert_eq!(interner.intern(&package), 0);
+        interner.rollback();
+        assert!(interner.is_empty());
+        assert_eq!(interner.intern(&package), 0);
+        interner.confirm();
+        assert_eq!(interner.pending().count(), 0);
+    }
+
+    #[test]
+    fn a_truncated_body_is_refused_with_the_ci_named() {
+        let mut interner = Interner::default();
+        let (body, _) = encode(&machine(10, "web-01"), &mut interner);
+        let raw = lz4_flex::decompress_size_prepended(&body).unwrap();
+        let cut = lz4_flex::compress_prepend_size(&raw[..raw.len() / 2]);
+        let error = decode(&cut, &interner, "ci-000009").unwrap_err();
+        assert!(error.to_string().contains("ci-000009"), "{error}");
+    }
+}

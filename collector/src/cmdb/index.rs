@@ -1,0 +1,354 @@
+//! Secondary indexes: derived data, rebuilt from the CI records by `Cmdb::rebuild_indexes`.
+//!
+//! Identity and lookup values live in the `cmdb_index` space as empty-valued keys
+//! `tag, value, 0x00, ci (u64 big-endian)`, written in the same batch as the CI, so that a lookup is a
+//! prefix scan and a hostname prefix query a range scan. IP addresses are stored as
+//! `tag, family (4|6), octets, ci` so a CIDR query is one range. Tags: see [`Tag`].
+//!
+//! Packages are indexed in memory ([`PackageIndex`]): a posting list of CIs per interned package record,
+//! rebuilt at startup from the CI bodies' package ids (no per-package keys on disk, which cost ~300 KB
+//! and 8 ms a CI in sled; see `docs/cmdb-storage.md`). A `package:openssl version<3.0.7` query reads the
+//! postings of the records named `openssl` and never decodes a document.
+
+use super::model::{CiNum, Status};
+use super::reconcile::Identifiers;
+use census_shared::inventory::{Inventory, Package};
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+/// The one-byte tags of index keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Tag {
+    /// Any serial (system, baseboard, chassis) as reported, trimmed.
+    Serial = b'S',
+    /// Lowercase system vendor, 0x1f, system serial: reconciliation rule 1.
+    VendorSerial = b'V',
+    /// Lowercase SMBIOS UUID.
+    Uuid = b'U',
+    /// Baseboard or chassis serial: rule 3.
+    BoardSerial = b'B',
+    MachineId = b'M',
+    /// Lowercase MAC of any interface (physical NICs' permanent MAC as well).
+    Mac = b'A',
+    Ip = b'I',
+    /// Lowercase hostname and FQDN.
+    Hostname = b'H',
+    DiskSerial = b'D',
+    Status = b'Z',
+    /// Agent with an open conflict, to the conflict number (not a CI).
+    OpenConflict = b'C',
+}
+
+/// A lookup the query layer or reconciliation asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Serial(String),
+    Uuid(String),
+    Mac(String),
+    Ip(IpAddr),
+    /// Every address within `network/prefix_len`.
+    Cidr(IpAddr, u8),
+    Hostname(String),
+    HostnamePrefix(String),
+    MachineId(String),
+    Status(Status),
+    VendorSerial(Option<String>, String),
+    BoardSerial(String),
+    DiskSerial(String),
+}
+
+/// `tag, value, 0x00`: the prefix of every key of `value`.
+pub fn value_prefix(tag: Tag, value: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(value.len() + 10);
+    key.push(tag as u8);
+    key.extend_from_slice(value.as_bytes());
+    key.push(0);
+    key
+}
+
+fn with_ci(mut prefix: Vec<u8>, ci: CiNum) -> Vec<u8> {
+    prefix.extend_from_slice(&ci.to_be_bytes());
+    prefix
+}
+
+pub fn ip_prefix(address: IpAddr) -> Vec<u8> {
+    let mut key = vec![Tag::Ip as u8];
+    match address {
+        IpAddr::V4(v4) => {
+            key.push(4);
+            key.extend_from_slice(&v4.octets());
+        }
+        IpAddr::V6(v6) => {
+            key.push(6);
+            key.extend_from_slice(&v6.octets());
+        }
+    }
+    key
+}
+
+/// The first and last address of `network/prefix_len`, as key prefixes; `None` for a prefix longer than
+/// the address.
+pub fn cidr_bounds(network: IpAddr, prefix_len: u8) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (first, last) = match network {
+        IpAddr::V4(v4) => {
+            if prefix_len > 32 {
+                return None;
+            }
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix_len))
+                .unwrap_or(0);
+            let base = u32::from(v4) & mask;
+            (
+                IpAddr::from(std::net::Ipv4Addr::from(base)),
+                IpAddr::from(std::net::Ipv4Addr::from(base | !mask)),
+            )
+        }
+        IpAddr::V6(v6) => {
+            if prefix_len > 128 {
+                return None;
+            }
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix_len))
+                .unwrap_or(0);
+            let base = u128::from(v6) & mask;
+            (
+                IpAddr::from(std::net::Ipv6Addr::from(base)),
+                IpAddr::from(std::net::Ipv6Addr::from(base | !mask)),
+            )
+        }
+    };
+    Some((ip_prefix(first), ip_prefix(last)))
+}
+
+pub fn status_key(status: Status, ci: CiNum) -> Vec<u8> {
+    with_ci(value_prefix(Tag::Status, status.as_str()), ci)
+}
+
+pub fn vendor_serial_value(vendor: Option<&str>, serial: &str) -> String {
+    format!("{}\u{1f}{serial}", vendor.unwrap_or(""))
+}
+
+/// Every index key of CI `ci` with `inventory` (status keys apart: see [`status_key`]).
+pub fn keys(ci: CiNum, inventory: &Inventory) -> BTreeSet<Vec<u8>> {
+    let mut keys = BTreeSet::new();
+    let mut add = |tag: Tag, value: &str| {
+        let value = value.trim();
+        if !value.is_empty() && !value.contains('\0') {
+            keys.insert(with_ci(value_prefix(tag, value), ci));
+        }
+    };
+    let hardware = &inventory.hardware;
+    let identifiers = Identifiers::of(inventory);
+    for serial in [
+        &hardware.system.serial,
+        &hardware.baseboard.serial,
+        &hardware.chassis.serial,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        add(Tag::Serial, serial);
+    }
+    if let Some(serial) = &identifiers.system_serial {
+        add(
+            Tag::VendorSerial,
+            &vendor_serial_value(identifiers.system_vendor.as_deref(), serial),
+        );
+    }
+    if let Some(uuid) = &hardware.system.uuid {
+        add(Tag::Uuid, &uuid.to_ascii_lowercase());
+    }
+    for serial in &identifiers.board_serials {
+        add(Tag::BoardSerial, serial);
+    }
+    if let Some(id) = &inventory.host.machine_id {
+        add(Tag::MachineId, &id.to_ascii_lowercase());
+    }
+    for name in [&inventory.host.hostname, &inventory.host.fqdn]
+        .into_iter()
+        .flatten()
+    {
+        add(Tag::Hostname, &name.to_lowercase());
+    }
+    for disk in &hardware.disks {
+        if let Some(serial) = &disk.serial {
+            add(Tag::DiskSerial, serial);
+        }
+    }
+    let mut ips = Vec::new();
+    for interface in &inventory.network.interfaces {
+        for mac in [&interface.mac, &interface.permanent_mac]
+            .into_iter()
+            .flatten()
+        {
+            add(Tag::Mac, &mac.to_ascii_lowercase());
+        }
+        ips.extend(
+            interface
+                .addresses
+                .iter()
+                .filter_map(|a| a.address.parse::<IpAddr>().ok()),
+        );
+    }
+    for ip in ips {
+        keys.insert(with_ci(ip_prefix(ip), ci));
+    }
+    keys
+}
+
+/// The CI number at the end of an index key.
+pub fn ci_of_key(key: &[u8]) -> Option<CiNum> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(CiNum::from_be_bytes(tail))
+}
+
+/// One CI holding a package with the given name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackagePosting {
+    pub ci: CiNum,
+    pub manager: String,
+    pub version: String,
+    pub arch: Option<String>,
+}
+
+/// CIs per interned package record, in memory.
+#[derive(Debug, Default)]
+pub struct PackageIndex {
+    /// Per package record id, the sorted CI numbers holding it. u32 halves the memory of u64 numbers;
+    /// CI numbers are far below 4 billion.
+    postings: Vec<Vec<u32>>,
+    /// Package name to the record ids with that name.
+    by_name: HashMap<String, Vec<u32>>,
+}
+
+impl PackageIndex {
+    /// Makes record `id` (named `name`) known; ids arrive in order.
+    pub fn add_record(&mut self, id: u32, name: &str) {
+        if self.postings.len() <= id as usize {
+            self.postings.resize_with(id as usize + 1, Vec::new);
+        }
+        let ids = self.by_name.entry(name.to_string()).or_default();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+
+    /// CI `ci` held records `old` and now holds `new` (both sorted).
+    pub fn update(&mut self, ci: CiNum, old: &[u32], new: &[u32]) {
+        let ci = ci as u32;
+        let old_set: BTreeSet<u32> = old.iter().copied().collect();
+        let new_set: BTreeSet<u32> = new.iter().copied().collect();
+        for id in old_set.difference(&new_set) {
+            if let Some(list) = self.postings.get_mut(*id as usize)
+                && let Ok(position) = list.binary_search(&ci)
+            {
+                list.remove(position);
+            }
+        }
+        for id in new_set.difference(&old_set) {
+            if self.postings.len() <= *id as usize {
+                self.postings.resize_with(*id as usize + 1, Vec::new);
+            }
+            let list = &mut self.postings[*id as usize];
+            if let Err(position) = list.binary_search(&ci) {
+                list.insert(position, ci);
+            }
+        }
+    }
+
+    /// Every CI holding a package named `name`, with the version it holds, by CI then version.
+    pub fn named(
+        &self,
+        name: &str,
+        record: impl Fn(u32) -> Option<Package>,
+    ) -> Vec<PackagePosting> {
+        let mut postings = Vec::new();
+        for id in self.by_name.get(name).into_iter().flatten() {
+            let Some(package) = record(*id) else { continue };
+            for ci in self.postings.get(*id as usize).into_iter().flatten() {
+                postings.push(PackagePosting {
+                    ci: CiNum::from(*ci),
+                    manager: package.manager.clone(),
+                    version: package.version.clone(),
+                    arch: package.arch.clone(),
+                });
+            }
+        }
+        postings.sort_by(|a, b| (a.ci, &a.version).cmp(&(b.ci, &b.version)));
+        postings
+    }
+
+    /// Number of (record, CI) postings: a size measure for tests and metrics.
+    pub fn n_postings(&self) -> usize {
+        self.postings.iter().map(Vec::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use census_shared::inventory::{Interface, IpAddress};
+
+    #[test]
+    fn cidr_bounds_cover_exactly_the_network() {
+        let (first, last) = cidr_bounds("10.1.2.3".parse().unwrap(), 24).unwrap();
+        assert_eq!(first, ip_prefix("10.1.2.0".parse().unwrap()));
+        assert_eq!(last, ip_prefix("10.1.2.255".parse().unwrap()));
+        let (first, last) = cidr_bounds("10.1.2.3".parse().unwrap(), 0).unwrap();
+        assert_eq!(first, ip_prefix("0.0.0.0".parse().unwrap()));
+        assert_eq!(last, ip_prefix("255.255.255.255".parse().unwrap()));
+        assert!(cidr_bounds("10.1.2.3".parse().unwrap(), 33).is_none());
+        let (first, _) = cidr_bounds("fd00::1".parse().unwrap(), 64).unwrap();
+        assert_eq!(first, ip_prefix("fd00::".parse().unwrap()));
+    }
+
+    #[test]
+    fn keys_hold_the_lookup_values_and_end_with_the_ci() {
+        let mut inventory = Inventory::default();
+        inventory.host.hostname = Some("Web-01".into());
+        inventory.hardware.system.serial = Some("ABC123".into());
+        inventory.network.interfaces = vec![Interface {
+            name: "eth0".into(),
+            mac: Some("AA:00:00:00:00:01".into()),
+            addresses: vec![IpAddress {
+                address: "10.0.0.5".into(),
+                prefix_len: 24,
+                family: "inet".into(),
+            }],
+            ..Interface::default()
+        }];
+        let keys = keys(42, &inventory);
+        assert!(keys.contains(&with_ci(value_prefix(Tag::Hostname, "web-01"), 42)));
+        assert!(keys.contains(&with_ci(value_prefix(Tag::Serial, "ABC123"), 42)));
+        assert!(keys.contains(&with_ci(value_prefix(Tag::Mac, "aa:00:00:00:00:01"), 42)));
+        assert!(keys.contains(&with_ci(ip_prefix("10.0.0.5".parse().unwrap()), 42)));
+        assert!(keys.iter().all(|key| ci_of_key(key) == Some(42)));
+    }
+
+    #[test]
+    fn package_postings_follow_updates() {
+        let mut index = PackageIndex::default();
+        index.add_record(0, "openssl");
+        index.add_record(1, "openssl");
+        index.update(1, &[], &[0]);
+        index.update(2, &[], &[0]);
+        index.update(1, &[0], &[1]);
+        let record = |id: u32| {
+            Some(Package {
+                manager: "dpkg".into(),
+                name: "openssl".into(),
+                version: format!("3.0.{id}"),
+                ..Package::default()
+            })
+        };
+        let found: Vec<(CiNum, String)> = index
+            .named("openssl", record)
+            .into_iter()
+            .map(|p| (p.ci, p.version))
+            .collect();
+        assert_eq!(found, [(1, "3.0.1".to_string()), (2, "3.0.0".to_string())]);
+        assert!(index.named("curl", record).is_empty());
+        assert_eq!(index.n_postings(), 2);
+    }
+}

@@ -1,0 +1,646 @@
+//! The write path: a report (or a conflict resolution) staged into one batch under the reconcile lock.
+//!
+//! [`Tx`] collects the writes and the counter values they consume; [`Cmdb::finish`] adds the counters
+//! and any newly interned package records, commits the batch once, and only then publishes the new
+//! counters and package postings in memory. A failed commit rolls the interner back, so nothing in
+//! memory refers to data that was not written.
+
+use super::events::{self, Event, EventKind};
+use super::history::{Change, component_diff};
+use super::index;
+use super::journal::{self, EntryKind, HistoryEntry, Record};
+use super::model::*;
+use super::reconcile::{Candidates, Decision, Identifiers, decide};
+use super::{
+    COUNTERS_KEY, CiOutcome, Cmdb, CmdbError, CmdbResult, Counters, SPACE_AGENTS, SPACE_BODY,
+    SPACE_CI, SPACE_CONFLICTS, SPACE_EVENTS, SPACE_HISTORY, SPACE_INDEX, SPACE_META,
+    SPACE_PACKAGES, State, codec, conflicts, timetravel,
+};
+use crate::store::Batch;
+use census_shared::Inventory;
+use census_shared::delta;
+
+pub(crate) struct Tx {
+    pub batch: Batch,
+    counters: Counters,
+    package_updates: Vec<(CiNum, Vec<u32>, Vec<u32>)>,
+}
+
+impl Tx {
+    fn next_event(&mut self) -> u64 {
+        let seq = self.counters.next_event;
+        self.counters.next_event += 1;
+        seq
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    conflicts::to_json(value)
+}
+
+impl Cmdb {
+    pub(crate) fn begin(&self, state: &State, batch: Batch) -> Tx {
+        Tx {
+            batch,
+            counters: state.counters,
+            package_updates: Vec::new(),
+        }
+    }
+
+    pub(crate) fn finish(&self, state: &mut State, mut tx: Tx) -> CmdbResult<()> {
+        let new_records: Vec<(u32, String)> = {
+            let interner = self.interner();
+            interner
+                .pending()
+                .map(|(id, package)| {
+                    tx.batch
+                        .put(SPACE_PACKAGES, id.to_be_bytes().to_vec(), to_json(package));
+                    (id, package.name.clone())
+                })
+                .collect()
+        };
+        tx.batch
+            .put(SPACE_META, COUNTERS_KEY.to_vec(), to_json(&tx.counters));
+        if let Err(error) = self.store.commit(tx.batch) {
+            self.interner_mut().rollback();
+            return Err(error.into());
+        }
+        self.interner_mut().confirm();
+        state.counters = tx.counters;
+        let mut packages = self.packages_mut();
+        for (id, name) in new_records {
+            packages.add_record(id, &name);
+        }
+        for (ci, old, new) in tx.package_updates {
+            packages.update(ci, &old, &new);
+        }
+        Ok(())
+    }
+
+    /// Hands an applied report to the CMDB: reconciles the agent to a CI, records the changes, and
+    /// commits `batch` (the ingest's writes) together with the CMDB's, once. `changed` is false when the
+    /// agent's inventory is the one it reported last time.
+    pub fn apply_report(
+        &self,
+        batch: Batch,
+        agent_id: &str,
+        inventory: &Inventory,
+        changed: bool,
+        now: &str,
+    ) -> CmdbResult<CiOutcome> {
+        let mut state = self.lock_state();
+        let mut tx = self.begin(&state, batch);
+        let mapped = match self.agent_ci(agent_id)? {
+            Some(ci) => self.header(ci)?.map(|header| (ci, header)),
+            None => None,
+        };
+        let outcome = if let Some((ci, header)) = mapped {
+            let unchanged = !changed && self.store.get(SPACE_BODY, &ci.to_be_bytes())?.is_some();
+            self.stage_report(
+                &mut tx,
+                ci,
+                header,
+                agent_id,
+                (!unchanged).then_some(inventory),
+                None,
+                now,
+            )?;
+            if unchanged {
+                CiOutcome::Seen { ci: ci_id(ci) }
+            } else {
+                CiOutcome::Updated { ci: ci_id(ci) }
+            }
+        } else if let Some(number) = self.open_conflict_of(agent_id)? {
+            CiOutcome::Conflict {
+                conflict: conflicts::conflict_id(number),
+            }
+        } else {
+            let identifiers = Identifiers::of(inventory);
+            let candidates = self.candidates(&identifiers)?;
+            match decide(&identifiers, &candidates) {
+                Decision::Attach {
+                    ci,
+                    rule,
+                    values,
+                    notes,
+                } => {
+                    let header = self
+                        .header(ci)?
+                        .ok_or_else(|| CmdbError::UnknownCi(ci_id(ci)))?;
+                    let explanation = IdentityExplanation {
+                        rule: Some(rule),
+                        values,
+                        notes,
+                        agent_id: agent_id.to_string(),
+                        at: now.to_string(),
+                    };
+                    self.stage_report(
+                        &mut tx,
+                        ci,
+                        header,
+                        agent_id,
+                        Some(inventory),
+                        Some(explanation),
+                        now,
+                    )?;
+                    CiOutcome::Attached {
+                        ci: ci_id(ci),
+                        rule,
+                    }
+                }
+                Decision::Create { notes } => {
+                    let explanation = IdentityExplanation {
+                        rule: None,
+                        values: Vec::new(),
+                        notes,
+                        agent_id: agent_id.to_string(),
+                        at: now.to_string(),
+                    };
+                    let ci =
+                        self.stage_create(&mut tx, agent_id, inventory, explanation, now, None)?;
+                    CiOutcome::Created { ci: ci_id(ci) }
+                }
+                Decision::Conflict { candidates, reason } => {
+                    let number = tx.counters.next_conflict;
+                    tx.counters.next_conflict += 1;
+                    let conflict = conflicts::Conflict {
+                        id: conflicts::conflict_id(number),
+                        agent_id: agent_id.to_string(),
+                        candidates: candidates.iter().map(|ci| ci_id(*ci)).collect(),
+                        reason,
+                        opened_at: now.to_string(),
+                        status: conflicts::ConflictStatus::Open,
+                    };
+                    tracing::warn!(conflict = %conflict.id, agent = agent_id, reason = %conflict.reason, "identity conflict queued");
+                    tx.batch.put(
+                        SPACE_CONFLICTS,
+                        number.to_be_bytes().to_vec(),
+                        to_json(&conflict),
+                    );
+                    tx.batch.put(
+                        SPACE_INDEX,
+                        conflicts::open_marker(agent_id, number),
+                        Vec::new(),
+                    );
+                    CiOutcome::Conflict {
+                        conflict: conflict.id,
+                    }
+                }
+            }
+        };
+        self.finish(&mut state, tx)?;
+        Ok(outcome)
+    }
+
+    /// Every CI sharing an identifying value with `identifiers`, with its own identifiers.
+    fn candidates(&self, identifiers: &Identifiers) -> CmdbResult<Candidates> {
+        use index::Tag;
+        let mut lookups: Vec<Vec<u8>> = Vec::new();
+        if let Some(serial) = &identifiers.system_serial {
+            let value = index::vendor_serial_value(identifiers.system_vendor.as_deref(), serial);
+            lookups.push(index::value_prefix(Tag::VendorSerial, &value));
+            // A CI whose serial matches under another vendor name still deserves a look (contradiction).
+            lookups.push(index::value_prefix(Tag::Serial, serial));
+        }
+        if let Some(uuid) = &identifiers.system_uuid {
+            lookups.push(index::value_prefix(Tag::Uuid, uuid));
+        }
+        for serial in &identifiers.board_serials {
+            lookups.push(index::value_prefix(Tag::BoardSerial, serial));
+        }
+        if let Some(id) = &identifiers.machine_id {
+            lookups.push(index::value_prefix(Tag::MachineId, id));
+        }
+        for mac in &identifiers.macs {
+            lookups.push(index::value_prefix(Tag::Mac, mac));
+        }
+        for serial in &identifiers.disk_serials {
+            lookups.push(index::value_prefix(Tag::DiskSerial, serial));
+        }
+        let mut candidates = Candidates::new();
+        for prefix in lookups {
+            for entry in self.store.scan_prefix(SPACE_INDEX, &prefix) {
+                let (key, _) = entry?;
+                let Some(ci) = index::ci_of_key(&key) else {
+                    continue;
+                };
+                if candidates.contains_key(&ci) {
+                    continue;
+                }
+                if let Some(header) = self.header(ci)? {
+                    candidates.insert(ci, header.identifiers);
+                }
+            }
+        }
+        Ok(candidates)
+    }
+
+    /// A new CI for `agent_id`; `split` names the conflict and person when a person asked for it.
+    pub(crate) fn stage_create(
+        &self,
+        tx: &mut Tx,
+        agent_id: &str,
+        inventory: &Inventory,
+        identity: IdentityExplanation,
+        now: &str,
+        split: Option<(&str, &Provenance)>,
+    ) -> CmdbResult<CiNum> {
+        let ci = tx.counters.next_ci;
+        tx.counters.next_ci += 1;
+        let agent_provenance = Provenance {
+            source: Source::Agent,
+            by: agent_id.to_string(),
+            at: now.to_string(),
+        };
+        let mut header = CiHeader {
+            id: ci_id(ci),
+            status: Attributed {
+                value: Status::InUse,
+                provenance: agent_provenance.clone(),
+            },
+            first_seen: now.to_string(),
+            last_seen: now.to_string(),
+            agents: vec![CiAgent {
+                agent_id: agent_id.to_string(),
+                attached_at: now.to_string(),
+                last_seen: now.to_string(),
+            }],
+            identity,
+            managed: ManagedFields::default(),
+            inventory_provenance: agent_provenance,
+            identifiers: Identifiers::of(inventory),
+            records_since_checkpoint: 0,
+        };
+        let (body, ids) = codec::encode(inventory, &mut self.interner_mut());
+        tx.batch.put(SPACE_BODY, ci.to_be_bytes().to_vec(), body);
+        for key in index::keys(ci, inventory) {
+            tx.batch.put(SPACE_INDEX, key, Vec::new());
+        }
+        tx.batch.put(
+            SPACE_INDEX,
+            index::status_key(Status::InUse, ci),
+            Vec::new(),
+        );
+        tx.package_updates.push((ci, Vec::new(), ids));
+        tx.batch.put(
+            SPACE_AGENTS,
+            agent_id.as_bytes().to_vec(),
+            ci.to_be_bytes().to_vec(),
+        );
+        let (kind, event, source, by) = match split {
+            Some((conflict, by)) => (
+                EntryKind::Split,
+                EventKind::Split {
+                    agent_id: agent_id.to_string(),
+                    conflict: conflict.to_string(),
+                    by: by.clone(),
+                },
+                by.source,
+                by.by.clone(),
+            ),
+            None => (
+                EntryKind::Created,
+                EventKind::Created {
+                    agent_id: agent_id.to_string(),
+                },
+                Source::Agent,
+                agent_id.to_string(),
+            ),
+        };
+        let entry = HistoryEntry {
+            record: 0,
+            ci: ci_id(ci),
+            at: now.to_string(),
+            kind,
+            source,
+            by,
+            changes: Vec::new(),
+        };
+        self.push_record(
+            tx,
+            ci,
+            &mut header,
+            Record {
+                entry,
+                reverse: None,
+                managed_before: None,
+            },
+            None,
+        );
+        self.push_event(tx, now, ci, event);
+        tx.batch
+            .put(SPACE_CI, ci.to_be_bytes().to_vec(), to_json(&header));
+        Ok(ci)
+    }
+
+    /// A report for CI `ci` from `agent_id`: `inventory` is `None` when it did not change; `attach` is
+    /// the explanation when the agent joins the CI now.
+    #[allow(clippy::too_many_arguments)]
+    fn stage_report(
+        &self,
+        tx: &mut Tx,
+        ci: CiNum,
+        mut header: CiHeader,
+        agent_id: &str,
+        inventory: Option<&Inventory>,
+        attach: Option<IdentityExplanation>,
+        now: &str,
+    ) -> CmdbResult<()> {
+        header.last_seen = now.to_string();
+        let mut extra = Vec::new();
+        if let Some(identity) = attach {
+            header.identity = identity;
+            tx.batch.put(
+                SPACE_AGENTS,
+                agent_id.as_bytes().to_vec(),
+                ci.to_be_bytes().to_vec(),
+            );
+            extra.push(Change::AgentAttached {
+                agent_id: agent_id.to_string(),
+            });
+        }
+        match header
+            .agents
+            .iter_mut()
+            .find(|agent| agent.agent_id == agent_id)
+        {
+            Some(agent) => agent.last_seen = now.to_string(),
+            None => header.agents.push(CiAgent {
+                agent_id: agent_id.to_string(),
+                attached_at: now.to_string(),
+                last_seen: now.to_string(),
+            }),
+        }
+        if header.status.value == Status::Stale {
+            let by = Provenance {
+                source: Source::Agent,
+                by: agent_id.to_string(),
+                at: now.to_string(),
+            };
+            self.stage_status(tx, ci, &mut header, Status::InUse, by);
+        }
+        if let Some(inventory) = inventory {
+            let by = Provenance {
+                source: Source::Agent,
+                by: agent_id.to_string(),
+                at: now.to_string(),
+            };
+            let changes = self.stage_inventory(
+                tx,
+                ci,
+                &mut header,
+                inventory,
+                EntryKind::Changed,
+                &by,
+                extra,
+            )?;
+            if !changes.is_empty() {
+                self.push_event(
+                    tx,
+                    now,
+                    ci,
+                    EventKind::Changed {
+                        agent_id: agent_id.to_string(),
+                        changes,
+                    },
+                );
+            }
+        }
+        tx.batch
+            .put(SPACE_CI, ci.to_be_bytes().to_vec(), to_json(&header));
+        Ok(())
+    }
+
+    /// A person attached `agent_id` to `ci` resolving `conflict`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn stage_merge(
+        &self,
+        tx: &mut Tx,
+        ci: CiNum,
+        agent_id: &str,
+        inventory: &Inventory,
+        identity: IdentityExplanation,
+        conflict: &str,
+        by: &Provenance,
+    ) -> CmdbResult<()> {
+        let mut header = self
+            .header(ci)?
+            .ok_or_else(|| CmdbError::UnknownCi(ci_id(ci)))?;
+        header.identity = identity;
+        header.last_seen = by.at.clone();
+        header.agents.retain(|agent| agent.agent_id != agent_id);
+        header.agents.push(CiAgent {
+            agent_id: agent_id.to_string(),
+            attached_at: by.at.clone(),
+            last_seen: by.at.clone(),
+        });
+        tx.batch.put(
+            SPACE_AGENTS,
+            agent_id.as_bytes().to_vec(),
+            ci.to_be_bytes().to_vec(),
+        );
+        let extra = vec![Change::AgentAttached {
+            agent_id: agent_id.to_string(),
+        }];
+        let changes =
+            self.stage_inventory(tx, ci, &mut header, inventory, EntryKind::Merged, by, extra)?;
+        let event = EventKind::Merged {
+            agent_id: agent_id.to_string(),
+            conflict: conflict.to_string(),
+            by: by.clone(),
+            changes,
+        };
+        self.push_event(tx, &by.at, ci, event);
+        tx.batch
+            .put(SPACE_CI, ci.to_be_bytes().to_vec(), to_json(&header));
+        Ok(())
+    }
+
+    /// A person gave `agent_id` a CI of its own resolving `conflict`.
+    pub(crate) fn stage_split(
+        &self,
+        tx: &mut Tx,
+        agent_id: &str,
+        inventory: &Inventory,
+        identity: IdentityExplanation,
+        conflict: &str,
+        by: &Provenance,
+    ) -> CmdbResult<CiNum> {
+        self.stage_create(
+            tx,
+            agent_id,
+            inventory,
+            identity,
+            &by.at,
+            Some((conflict, by)),
+        )
+    }
+
+    /// Replaces the CI's inventory: body, indexes, postings, a history record; returns the changes.
+    #[allow(clippy::too_many_arguments)]
+    fn stage_inventory(
+        &self,
+        tx: &mut Tx,
+        ci: CiNum,
+        header: &mut CiHeader,
+        inventory: &Inventory,
+        kind: EntryKind,
+        by: &Provenance,
+        extra: Vec<Change>,
+    ) -> CmdbResult<Vec<Change>> {
+        let old_body = self.store.get(SPACE_BODY, &ci.to_be_bytes())?;
+        let old = match &old_body {
+            Some(body) => codec::decode(body, &self.interner(), &ci_id(ci))?,
+            None => Inventory::default(),
+        };
+        let old_ids = match &old_body {
+            Some(body) => codec::package_ids(body, &ci_id(ci))?,
+            None => Vec::new(),
+        };
+        let mut changes = extra;
+        changes.extend(component_diff(&old, inventory, self.config.version_compare));
+        let reverse = delta::diff(inventory, &old);
+        let (body, ids) = codec::encode(inventory, &mut self.interner_mut());
+        let old_keys = index::keys(ci, &old);
+        let new_keys = index::keys(ci, inventory);
+        for key in old_keys.difference(&new_keys) {
+            tx.batch.delete(SPACE_INDEX, key.clone());
+        }
+        for key in new_keys.difference(&old_keys) {
+            tx.batch.put(SPACE_INDEX, key.clone(), Vec::new());
+        }
+        tx.package_updates.push((ci, old_ids, ids));
+        header.identifiers = Identifiers::of(inventory);
+        header.inventory_provenance = by.clone();
+        let entry = HistoryEntry {
+            record: 0,
+            ci: ci_id(ci),
+            at: by.at.clone(),
+            kind,
+            source: by.source,
+            by: by.by.clone(),
+            changes: changes.clone(),
+        };
+        self.push_record(
+            tx,
+            ci,
+            header,
+            Record {
+                entry,
+                reverse: Some(reverse),
+                managed_before: None,
+            },
+            Some(&body),
+        );
+        tx.batch.put(SPACE_BODY, ci.to_be_bytes().to_vec(), body);
+        Ok(changes)
+    }
+
+    /// Moves the CI to `status`, with a history record and an event.
+    pub(crate) fn stage_status(
+        &self,
+        tx: &mut Tx,
+        ci: CiNum,
+        header: &mut CiHeader,
+        status: Status,
+        by: Provenance,
+    ) {
+        let from = header.status.value;
+        if from == status {
+            return;
+        }
+        tx.batch.delete(SPACE_INDEX, index::status_key(from, ci));
+        tx.batch
+            .put(SPACE_INDEX, index::status_key(status, ci), Vec::new());
+        header.status = Attributed {
+            value: status,
+            provenance: by.clone(),
+        };
+        let change = Change::StatusChanged {
+            from: from.as_str().into(),
+            to: status.as_str().into(),
+        };
+        let entry = HistoryEntry {
+            record: 0,
+            ci: ci_id(ci),
+            at: by.at.clone(),
+            kind: EntryKind::StatusChanged,
+            source: by.source,
+            by: by.by.clone(),
+            changes: vec![change],
+        };
+        self.push_record(
+            tx,
+            ci,
+            header,
+            Record {
+                entry,
+                reverse: None,
+                managed_before: None,
+            },
+            None,
+        );
+        let at = by.at.clone();
+        self.push_event(
+            tx,
+            &at,
+            ci,
+            EventKind::StatusChanged {
+                from,
+                to: status,
+                by,
+            },
+        );
+    }
+
+    /// Writes a history record (numbering it) and, every `checkpoint_every` records, a checkpoint of
+    /// the state after it (`body`: the new inventory body when the record changed it).
+    pub(crate) fn push_record(
+        &self,
+        tx: &mut Tx,
+        ci: CiNum,
+        header: &mut CiHeader,
+        mut record: Record,
+        body: Option<&[u8]>,
+    ) {
+        let number = tx.counters.next_record;
+        tx.counters.next_record += 1;
+        record.entry.record = number;
+        let at = record.entry.at.clone();
+        tx.batch.put(
+            SPACE_HISTORY,
+            journal::key(ci, number),
+            journal::encode(&record),
+        );
+        header.records_since_checkpoint += 1;
+        if header.records_since_checkpoint >= self.config.checkpoint_every {
+            let body = match body {
+                Some(body) => Some(body.to_vec()),
+                None => self.store.get(SPACE_BODY, &ci.to_be_bytes()).ok().flatten(),
+            };
+            if let Some(body) = body {
+                timetravel::stage_checkpoint(
+                    &mut tx.batch,
+                    ci,
+                    number,
+                    &at,
+                    &header.managed,
+                    &body,
+                );
+                header.records_since_checkpoint = 0;
+            }
+        }
+    }
+
+    pub(crate) fn push_event(&self, tx: &mut Tx, at: &str, ci: CiNum, kind: EventKind) {
+        let seq = tx.next_event();
+        let event = Event {
+            seq,
+            at: at.to_string(),
+            ci: ci_id(ci),
+            kind,
+        };
+        tx.batch
+            .put(SPACE_EVENTS, events::key(seq).to_vec(), to_json(&event));
+    }
+}
