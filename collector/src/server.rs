@@ -11,6 +11,7 @@
 //! up to `shutdown_grace`, then drops what remains.
 
 use crate::api::{self, ApiState, Limits};
+use crate::cmdb::{Cmdb, CmdbConfig, CmdbError};
 use crate::pki::{CertificateAuthority, PkiError};
 use crate::store::Store;
 use crate::tls::{self, ClientCertificate, TlsError};
@@ -66,6 +67,8 @@ pub enum ServerError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Pki(#[from] PkiError),
+    #[error("opening the CMDB failed: {0}")]
+    Cmdb(#[from] CmdbError),
 }
 
 /// A server accepting connections in the background.
@@ -116,8 +119,10 @@ pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError>
         address: settings.listen,
         source,
     })?;
+    let cmdb = Arc::new(Cmdb::open(Arc::clone(&settings.store), CmdbConfig::default())?);
     let state = ApiState::new(
         settings.store,
+        cmdb,
         Arc::new(ca),
         settings.limits,
         settings.require_approval,

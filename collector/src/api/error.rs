@@ -6,6 +6,7 @@
 //! or the host leaks to clients.
 
 use crate::enrollment::EnrollmentError;
+use crate::cmdb::CmdbError;
 use crate::ingest::IngestError;
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -26,6 +27,8 @@ pub const HASH_MISMATCH: &str = "hash_mismatch";
 pub const INVALID_CSR: &str = "invalid_csr";
 pub const REQUEST_TIMEOUT: &str = "request_timeout";
 pub const INTERNAL: &str = "internal";
+/// The request is valid but contradicts the record's current state (a resolved conflict, an illegal transition).
+pub const CONFLICT: &str = "conflict";
 
 /// Every code and its HTTP status: the one place that decides.
 pub const CODES: &[(&str, StatusCode)] = &[
@@ -42,6 +45,7 @@ pub const CODES: &[(&str, StatusCode)] = &[
     (REQUEST_TIMEOUT, StatusCode::REQUEST_TIMEOUT),
     (error_code::BASE_MISMATCH, StatusCode::CONFLICT),
     (HASH_MISMATCH, StatusCode::CONFLICT),
+    (CONFLICT, StatusCode::CONFLICT),
     (PAYLOAD_TOO_LARGE, StatusCode::PAYLOAD_TOO_LARGE),
     (UNSUPPORTED_MEDIA_TYPE, StatusCode::UNSUPPORTED_MEDIA_TYPE),
     (INVALID_REQUEST, StatusCode::UNPROCESSABLE_ENTITY),
@@ -142,6 +146,19 @@ impl From<IngestError> for ApiError {
             IngestError::HashMismatch { .. } => Self::new(HASH_MISMATCH, error.to_string()),
             IngestError::Invalid(_) => Self::new(INVALID_REQUEST, error.to_string()),
             IngestError::Store(store) => Self::from(store),
+            IngestError::Cmdb(cmdb) => Self::from(cmdb),
+        }
+    }
+}
+
+impl From<CmdbError> for ApiError {
+    fn from(error: CmdbError) -> Self {
+        match error {
+            CmdbError::Store(store) => Self::from(store),
+            CmdbError::UnknownCi(_) | CmdbError::UnknownConflict(_) => Self::not_found(error.to_string()),
+            CmdbError::ConflictResolved(_) | CmdbError::NotACandidate { .. } => Self::new(CONFLICT, error.to_string()),
+            CmdbError::Timestamp(_) | CmdbError::NoInventory(_) => Self::new(INVALID_REQUEST, error.to_string()),
+            CmdbError::Codec(_) | CmdbError::Corrupt { .. } | CmdbError::TimeTravel { .. } => Self::internal(error),
         }
     }
 }

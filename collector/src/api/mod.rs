@@ -17,6 +17,7 @@ pub mod error;
 
 pub use body::Limits;
 
+use crate::cmdb::Cmdb;
 use crate::ingest::Ingest;
 use crate::pki::CertificateAuthority;
 use crate::store::Store;
@@ -36,6 +37,7 @@ use tokio::sync::Semaphore;
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<dyn Store>,
+    pub cmdb: Arc<Cmdb>,
     pub ingest: Arc<Ingest>,
     pub group_commit: Arc<GroupCommit>,
     pub ca: Arc<CertificateAuthority>,
@@ -49,13 +51,15 @@ pub struct ApiState {
 impl ApiState {
     pub fn new(
         store: Arc<dyn Store>,
+        cmdb: Arc<Cmdb>,
         ca: Arc<CertificateAuthority>,
         limits: Limits,
         require_approval: bool,
         agent_cert_validity: Duration,
     ) -> Self {
         Self {
-            ingest: Arc::new(Ingest::new(Arc::clone(&store))),
+            ingest: Arc::new(Ingest::with_cmdb(Arc::clone(&store), Arc::clone(&cmdb))),
+            cmdb,
             group_commit: Arc::new(GroupCommit::new(Arc::clone(&store))),
             store,
             ca,
