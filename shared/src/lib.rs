@@ -6,7 +6,8 @@
 //! - [`protocol`]: the agent ↔ collector messages (enrollment, check-in, delta and full reports, errors).
 //! - [`hash`]: the canonical content hash of an inventory, so both sides name the same document the same way.
 //! - [`delta`]: the difference between two inventories and its application (`apply(a, diff(a, b)) == b`).
-//! - `version` (coming with the package collectors): package-manager version ordering.
+//! - [`version`]: package-manager version ordering (dpkg, rpm, apk, pacman), used by the collector's
+//!   query language (`package:openssl version<3.0.7`).
 //!
 //! # Invariants
 //! This crate does no I/O and depends on no runtime, store or HTTP library: everything in it is a pure
@@ -16,5 +17,6 @@ pub mod delta;
 pub mod hash;
 pub mod inventory;
 pub mod protocol;
+pub mod version;
 
 pub use inventory::{Inventory, SCHEMA_VERSION};
