@@ -15,19 +15,21 @@
 //! - [`itsm`]: incidents, changes, problems, CI relationships, impact, unauthorized-change detection.
 //! - [`store`]: the storage trait and its engines (sled on disk, memory for tests), and group commit.
 //! - [`secret`]: random ids, bearer secrets and their stored hashes.
+//! - [`query`]: the asset query language (parse, evaluate, plan index lookups).
 //!
 //! Data flows agent report → `api` (decode, authenticate, limit) → ingest → reconcile → store → query.
 
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod cmdb;
 pub mod config;
 pub mod datadir;
-pub mod cmdb;
 pub mod enrollment;
 pub mod ingest;
 pub mod itsm;
 pub mod pki;
+pub mod query;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -7,7 +7,8 @@
 //! - [`hash`]: the canonical content hash of an inventory, so both sides name the same document the same way.
 //! - [`duration`]: human durations (`90s`, `1h30m`, `30d`) as both sides read them in configuration.
 //! - [`delta`]: the difference between two inventories and its application (`apply(a, diff(a, b)) == b`).
-//! - `version` (coming with the package collectors): package-manager version ordering.
+//! - [`version`]: package-manager version ordering (dpkg, rpm, apk, pacman), used by the collector's
+//!   query language (`package:openssl version<3.0.7`).
 //!
 //! # Invariants
 //! This crate does no I/O and depends on no runtime, store or HTTP library: everything in it is a pure
@@ -18,5 +19,6 @@ pub mod duration;
 pub mod hash;
 pub mod inventory;
 pub mod protocol;
+pub mod version;
 
 pub use inventory::{Inventory, SCHEMA_VERSION};
