@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`cli`]: every subcommand and flag of `census-collector`.
+//! - [`commands`]: what each subcommand does (init, serve, admin operations on a stopped or running collector).
 //! - [`config`]: `collector.toml`: keys, defaults, validation reporting every problem at once.
 //! - [`datadir`]: the data directory layout (CA, server certificate, admin token, database) and permissions.
 //! - [`server`]: the HTTPS listener (TLS, plain-HTTP detection, connection limits, graceful shutdown).
@@ -23,11 +24,13 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod cmdb;
+pub mod commands;
 pub mod config;
 pub mod datadir;
 pub mod enrollment;
 pub mod ingest;
 pub mod itsm;
+pub mod logging;
 pub mod pki;
 pub mod query;
 pub mod secret;

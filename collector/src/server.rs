@@ -119,7 +119,10 @@ pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError>
         address: settings.listen,
         source,
     })?;
-    let cmdb = Arc::new(Cmdb::open(Arc::clone(&settings.store), CmdbConfig::default())?);
+    let cmdb = Arc::new(Cmdb::open(
+        Arc::clone(&settings.store),
+        CmdbConfig::default(),
+    )?);
     let state = ApiState::new(
         settings.store,
         cmdb,

@@ -351,7 +351,8 @@ mod tests {
         let (_, certificate) = agents::enroll(store.as_ref(), &ca, &request, options).unwrap();
         let der = first_certificate_der(&certificate.pem).unwrap();
         let cmdb = Arc::new(
-            crate::cmdb::Cmdb::open(Arc::clone(&store), crate::cmdb::CmdbConfig::default()).unwrap(),
+            crate::cmdb::Cmdb::open(Arc::clone(&store), crate::cmdb::CmdbConfig::default())
+                .unwrap(),
         );
         let state = ApiState::new(
             store,

@@ -5,8 +5,8 @@
 //! errors are logged with their detail and answered with a generic message: nothing about the store
 //! or the host leaks to clients.
 
-use crate::enrollment::EnrollmentError;
 use crate::cmdb::CmdbError;
+use crate::enrollment::EnrollmentError;
 use crate::ingest::IngestError;
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -155,10 +155,18 @@ impl From<CmdbError> for ApiError {
     fn from(error: CmdbError) -> Self {
         match error {
             CmdbError::Store(store) => Self::from(store),
-            CmdbError::UnknownCi(_) | CmdbError::UnknownConflict(_) => Self::not_found(error.to_string()),
-            CmdbError::ConflictResolved(_) | CmdbError::NotACandidate { .. } => Self::new(CONFLICT, error.to_string()),
-            CmdbError::Timestamp(_) | CmdbError::NoInventory(_) => Self::new(INVALID_REQUEST, error.to_string()),
-            CmdbError::Codec(_) | CmdbError::Corrupt { .. } | CmdbError::TimeTravel { .. } => Self::internal(error),
+            CmdbError::UnknownCi(_) | CmdbError::UnknownConflict(_) => {
+                Self::not_found(error.to_string())
+            }
+            CmdbError::ConflictResolved(_) | CmdbError::NotACandidate { .. } => {
+                Self::new(CONFLICT, error.to_string())
+            }
+            CmdbError::Timestamp(_) | CmdbError::NoInventory(_) => {
+                Self::new(INVALID_REQUEST, error.to_string())
+            }
+            CmdbError::Codec(_) | CmdbError::Corrupt { .. } | CmdbError::TimeTravel { .. } => {
+                Self::internal(error)
+            }
         }
     }
 }

@@ -16,9 +16,16 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Orders two versions of one package of `manager`; `None` when they cannot be ordered.
 pub type VersionCompare = fn(manager: &str, a: &str, b: &str) -> Option<Ordering>;
 
-/// The comparison to use until a real one is wired: no order known.
+/// No order known: every version change is recorded as `package_changed` (used in tests that are
+/// about something else than version order).
 pub fn unknown_order(_manager: &str, _a: &str, _b: &str) -> Option<Ordering> {
     None
+}
+
+/// Each package manager's own version order (dpkg, rpm, apk, pacman), so history says upgraded or
+/// downgraded the way the manager itself would.
+pub fn package_manager_order(manager: &str, a: &str, b: &str) -> Option<Ordering> {
+    Some(census_shared::version::compare(manager, a, b))
 }
 
 /// One change to one component.

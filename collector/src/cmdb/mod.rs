@@ -116,7 +116,7 @@ pub type CmdbResult<T> = Result<T, CmdbError>;
 
 #[derive(Debug, Clone, Copy)]
 pub struct CmdbConfig {
-    /// Version order for upgrade / downgrade detection (wire `census_shared::version::compare`).
+    /// Version order for upgrade / downgrade detection (by default each package manager's own).
     pub version_compare: VersionCompare,
     pub checkpoint_every: u32,
 }
@@ -124,7 +124,7 @@ pub struct CmdbConfig {
 impl Default for CmdbConfig {
     fn default() -> Self {
         Self {
-            version_compare: history::unknown_order,
+            version_compare: history::package_manager_order,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         }
     }

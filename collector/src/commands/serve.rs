@@ -1,0 +1,90 @@
+//! `census-collector serve`: the HTTPS service until SIGTERM or SIGINT.
+
+use super::initialised_data_dir;
+use crate::config::Config;
+use crate::server::{self, DEFAULT_SHUTDOWN_GRACE, ServeSettings};
+use crate::store::Store;
+use crate::store::sled::SledStore;
+use anyhow::Context;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let data_dir = initialised_data_dir(&config)?;
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.database())?);
+    let settings = ServeSettings {
+        listen: config.listen,
+        ca_pem: data_dir.read(&data_dir.ca_cert())?,
+        ca_key_pem: data_dir.read(&data_dir.ca_key())?,
+        server_cert_pem: data_dir.read(&data_dir.server_cert())?,
+        server_key_pem: data_dir.read(&data_dir.server_key())?,
+        store: Arc::clone(&store),
+        limits: config.limits,
+        require_approval: config.enrollment.require_approval,
+        agent_cert_validity: config.enrollment.agent_cert_validity,
+        shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+    };
+    let running = server::bind(settings)
+        .await
+        .context("starting the HTTPS service")?;
+    let url = endpoint_url(running.local_addr());
+    // Admin commands and tests find the running collector here.
+    data_dir.replace_public(&data_dir.endpoint(), format!("{url}\n").as_bytes())?;
+    tracing::info!(%url, data_dir = %data_dir.root().display(), "census-collector serving");
+    running.run_until(shutdown_signal()).await;
+    store
+        .flush()
+        .context("writing the database to disk at shutdown")?;
+    tracing::info!("census-collector stopped");
+    Ok(())
+}
+
+/// The URL a local client uses to reach `address` (a wildcard listen address is reached on loopback).
+pub fn endpoint_url(address: SocketAddr) -> String {
+    let ip = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("https://{}", SocketAddr::new(ip, address.port()))
+}
+
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; stop with Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM received: finishing requests in flight"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: finishing requests in flight"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_addresses_are_reached_on_loopback() {
+        assert_eq!(
+            endpoint_url("0.0.0.0:8443".parse().unwrap()),
+            "https://127.0.0.1:8443"
+        );
+        assert_eq!(
+            endpoint_url("[::]:8443".parse().unwrap()),
+            "https://[::1]:8443"
+        );
+        assert_eq!(
+            endpoint_url("10.0.0.5:443".parse().unwrap()),
+            "https://10.0.0.5:443"
+        );
+    }
+}
