@@ -15,6 +15,12 @@ pub fn collect(root: &Root, errors: &mut Errors) -> Host {
         .read_value("/etc/hostname")
         .or_else(|| root.read_value("/proc/sys/kernel/hostname"))
         .and_then(|text| text.lines().next().and_then(clean));
+    if hostname.is_none() {
+        errors.record(
+            "host.hostname",
+            "no hostname: /etc/hostname and /proc/sys/kernel/hostname are both missing or empty",
+        );
+    }
     let fqdn = hostname.as_deref().and_then(|name| {
         if name.contains('.') {
             return Some(name.to_string());
@@ -224,6 +230,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("etc")).unwrap();
         std::fs::write(dir.path().join("etc/machine-id"), "").unwrap();
+        std::fs::write(dir.path().join("etc/hostname"), "web-01\n").unwrap();
         let mut errors = Errors::default();
         let host = collect(&Root::new(dir.path()), &mut errors);
         assert_eq!(host.machine_id, None);

@@ -26,6 +26,10 @@ pub fn collect(root: &Root, errors: &mut Errors) -> Os {
             let distro_file = |path: &str| root.read_value(path);
             os = from_os_release(&release, distro_file);
         }
+        Err(error) if error.is_not_found() => errors.record(
+            "os",
+            "no os-release: neither /etc/os-release nor /usr/lib/os-release exists",
+        ),
         Err(error) => errors.record("os", error),
     }
     if root.is_live() {
@@ -302,7 +306,9 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].section, "os");
         assert!(
-            errors[0].error.contains("does not exist"),
+            errors[0]
+                .error
+                .contains("neither /etc/os-release nor /usr/lib/os-release exists"),
             "{}",
             errors[0].error
         );
