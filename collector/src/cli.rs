@@ -43,6 +43,9 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start everything locally for a first look: a collector on 127.0.0.1 with its data in
+    /// ./census-data and this machine's agent reporting to it. Run again to reuse the data; Ctrl-C stops.
+    Quickstart(ServeArgs),
     /// Create a data directory: collector CA, server certificate, database and a first admin token.
     Init(InitArgs),
     /// Serve the HTTPS API for agents and people (stops cleanly on SIGTERM or Ctrl-C).

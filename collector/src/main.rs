@@ -3,7 +3,7 @@
 use anyhow::Context;
 use census_collector::cli::{AgentCommand, Cli, Command, EnrollTokenCommand, OutputArgs};
 use census_collector::commands::admin::{self, Target};
-use census_collector::commands::{self, init, load_config, serve};
+use census_collector::commands::{self, init, load_config, quickstart, serve};
 use census_collector::config::Config;
 use census_collector::datadir::DataDir;
 use census_collector::logging;
@@ -52,6 +52,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config.listen = listen;
             }
             runtime.block_on(serve::run(config))
+        }
+        Command::Quickstart(args) => {
+            let mut config = config;
+            if global.data_dir.is_none() && global.config.is_none() {
+                config.data_dir = quickstart::DEFAULT_QUICKSTART_DIR.into();
+            }
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            runtime.block_on(quickstart::run(config))
         }
         Command::EnrollToken(command) => runtime.block_on(enroll_token(&config, command)),
         Command::Agent(command) => runtime.block_on(agent(&config, command)),

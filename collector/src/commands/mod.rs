@@ -1,6 +1,7 @@
 //! What each `census-collector` subcommand does, at the binary's edge (`anyhow` errors with context).
 //!
 //! - [`init`]: a new data directory: CA, server certificate, database, first admin token.
+//! - [`quickstart`]: a local collector and this machine's agent in one process, for a first look.
 //! - [`serve`]: the HTTPS service until SIGTERM/SIGINT.
 //! - [`admin`]: enrollment tokens and agents, directly on the database when the collector is stopped and
 //!   through the running collector's API (with the admin token) when it is serving, since sled admits
@@ -8,6 +9,7 @@
 
 pub mod admin;
 pub mod init;
+pub mod quickstart;
 pub mod serve;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH};

@@ -2,3 +2,4 @@
 
 mod inventory;
 mod packages;
+mod quickstart;
