@@ -136,3 +136,76 @@ fn an_empty_root_gives_a_document_with_collection_errors_not_a_failure() {
         );
     }
 }
+
+#[test]
+fn an_ordinary_user_gets_an_inventory_with_what_needs_root_left_null() {
+    let mut command = if rustix::process::geteuid().is_root() {
+        // Drop to nobody, as an unprivileged user would run it.
+        let mut setpriv = Command::new("setpriv");
+        setpriv
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(binary("census-agent"));
+        setpriv
+    } else {
+        Command::new(binary("census-agent"))
+    };
+    command.arg("inventory");
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", describe(&command, &output));
+    let document: Value = serde_json::from_slice(&output.stdout).expect("the inventory is JSON");
+    assert!(
+        document["host"]["hostname"].is_string(),
+        "{}",
+        describe(&command, &output)
+    );
+    assert!(
+        !document["software"]["packages"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "packages are readable by anyone"
+    );
+    for error in document["collection_errors"].as_array().unwrap() {
+        let text = error["error"].as_str().unwrap_or_default();
+        assert!(
+            !text.is_empty() && !text.contains("panicked"),
+            "unhelpful error: {error}"
+        );
+    }
+}
+
+#[test]
+fn version_and_every_subcommands_help_are_available() {
+    let output = run_ok(Command::new(binary("census-agent")).arg("--version"));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("census-agent {}", env!("CARGO_PKG_VERSION"))
+    );
+    for subcommand in [
+        "inventory",
+        "enroll",
+        "run",
+        "once",
+        "status",
+        "check-config",
+    ] {
+        let output = run_ok(Command::new(binary("census-agent")).args([subcommand, "--help"]));
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("Usage: census-agent"), "{subcommand}: {help}");
+    }
+    for subcommand in [
+        "quickstart",
+        "init",
+        "serve",
+        "check-config",
+        "enroll-token",
+        "agent",
+    ] {
+        let output = run_ok(Command::new(binary("census-collector")).args([subcommand, "--help"]));
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            help.contains("Usage: census-collector"),
+            "{subcommand}: {help}"
+        );
+    }
+}
