@@ -1,5 +1,7 @@
-//! Helpers shared by the end-to-end tests (and later the fleet simulator): finding the built binaries,
-//! running them with their output shown on failure.
+//! Helpers shared by the end-to-end tests and the fleet simulator: finding the built binaries, running
+//! them with their output shown on failure, a collector process on an ephemeral port, and [`fleet`].
+
+pub mod fleet;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -202,8 +202,9 @@ pub async fn report(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ReportResponse>, ApiError> {
-    // Taken before reading the body: the permit bounds the memory reports hold at once.
-    let _permit = state
+    // Taken before reading the body: the permit bounds the memory and CPU reports hold at once. It is
+    // released before the durability wait, so that many reports share one flush (group commit).
+    let permit = state
         .report_slots
         .clone()
         .try_acquire_owned()
@@ -226,6 +227,7 @@ pub async fn report(
             .map_err(ApiError::from)
     })
     .await?;
+    drop(permit);
     // Also for duplicates: the first application may still be waiting for its flush.
     state.group_commit.durable().await?;
     tracing::debug!(agent_id = %agent.agent_id, outcome = ?outcome.outcome, changed = outcome.changed, "report");

@@ -1,0 +1,135 @@
+//! `census-fleetsim`: a simulated fleet against a real collector, for load tests and benchmarks.
+//!
+//! ```sh
+//! census-collector init --data-dir /tmp/bench && census-collector serve --data-dir /tmp/bench &
+//! TOKEN=$(census-collector enroll-token create --data-dir /tmp/bench --max-uses 1000 | tail -1)
+//! census-fleetsim --collector https://127.0.0.1:8443 --ca /tmp/bench/ca.pem --token "$TOKEN" --agents 1000
+//! ```
+
+use anyhow::Context;
+use census_tests::fleet::{self, FleetOptions, PhaseStats};
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "census-fleetsim",
+    about = "Drive a real Census collector with a simulated fleet of agents"
+)]
+struct Args {
+    /// The collector's URL (`https://127.0.0.1:8443`).
+    #[arg(long)]
+    collector: String,
+    /// The collector's CA certificate (DATA_DIR/ca.pem).
+    #[arg(long, value_name = "FILE")]
+    ca: PathBuf,
+    /// An enrollment token with at least --agents uses.
+    #[arg(long)]
+    token: String,
+    #[arg(long, default_value_t = 100)]
+    agents: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Rounds of unchanged check-ins.
+    #[arg(long, default_value_t = 3)]
+    checkin_rounds: usize,
+    #[arg(long, default_value_t = 300)]
+    min_packages: usize,
+    #[arg(long, default_value_t = 2000)]
+    max_packages: usize,
+    /// Packages upgraded per machine in the upgrade phase.
+    #[arg(long, default_value_t = 3)]
+    upgrades: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("an async runtime");
+    if let Err(error) = runtime.block_on(run(args)) {
+        eprintln!("census-fleetsim: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let options = FleetOptions {
+        collector_url: args.collector.trim_end_matches('/').to_string(),
+        ca_pem: std::fs::read_to_string(&args.ca)
+            .with_context(|| format!("reading {}", args.ca.display()))?,
+        token: args.token,
+        agents: args.agents,
+        concurrency: args.concurrency,
+        min_packages: args.min_packages,
+        max_packages: args.max_packages.max(args.min_packages),
+        upgrades: args.upgrades,
+        seed: args.seed,
+    };
+    let mut phases: Vec<PhaseStats> = Vec::new();
+    let (agents, enroll) = fleet::enroll_fleet(&options).await;
+    phases.push(enroll);
+    let (mut agents, full) =
+        fleet::report_round("full report", agents, options.concurrency, |_| {}).await;
+    phases.push(full);
+    for _ in 0..args.checkin_rounds {
+        let (next, checkin) =
+            fleet::report_round("unchanged check-in", agents, options.concurrency, |_| {}).await;
+        agents = next;
+        phases.push(checkin);
+    }
+    let upgrades = options.upgrades;
+    let (_, upgrade) = fleet::report_round(
+        "after upgrades",
+        agents,
+        options.concurrency,
+        move |agent| agent.upgrade_packages(upgrades),
+    )
+    .await;
+    phases.push(upgrade);
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&phases)?);
+    } else {
+        println!(
+            "{:<20} {:>8} {:>7} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "phase",
+            "requests",
+            "errors",
+            "throttled",
+            "per second",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms"
+        );
+        for phase in &phases {
+            println!(
+                "{:<20} {:>8} {:>7} {:>9} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                phase.phase,
+                phase.requests,
+                phase.errors,
+                phase.throttled,
+                phase.per_second,
+                phase.p50_ms,
+                phase.p90_ms,
+                phase.p99_ms,
+                phase.max_ms
+            );
+        }
+    }
+    let failed: Vec<&PhaseStats> = phases.iter().filter(|phase| phase.errors > 0).collect();
+    if let Some(phase) = failed.first() {
+        anyhow::bail!(
+            "{} request(s) failed in '{}', first: {}",
+            phase.errors,
+            phase.phase,
+            phase.first_error.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(())
+}

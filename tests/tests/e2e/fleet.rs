@@ -1,0 +1,64 @@
+//! The fleet simulator against a real collector process: it must keep working, since the benchmarks
+//! in BENCHMARKS.md are taken with it.
+
+use census_tests::{CollectorProcess, binary, describe};
+use std::process::Command;
+
+#[test]
+fn a_small_simulated_fleet_enrolls_reports_checks_in_and_sends_deltas_without_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    CollectorProcess::init(&data);
+    let collector = CollectorProcess::start(&data);
+    let token_output = census_tests::run_ok(
+        Command::new(binary("census-collector"))
+            .args(["enroll-token", "create", "--max-uses", "12", "--data-dir"])
+            .arg(&data),
+    );
+    let token = String::from_utf8_lossy(&token_output.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+
+    let mut command = Command::new(binary("census-fleetsim"));
+    command
+        .args([
+            "--collector",
+            &collector.url,
+            "--token",
+            &token,
+            "--agents",
+            "12",
+            "--concurrency",
+            "4",
+        ])
+        .args([
+            "--min-packages",
+            "300",
+            "--max-packages",
+            "600",
+            "--checkin-rounds",
+            "1",
+            "--json",
+        ])
+        .arg("--ca")
+        .arg(collector.ca_file());
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", describe(&command, &output));
+    let phases: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let phase = |name: &str| {
+        phases
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(phase("enroll")["requests"], 12);
+    assert_eq!(phase("full report")["errors"], 0);
+    // Unchanged machines only check in; upgraded ones send deltas, never full documents.
+    assert_eq!(phase("unchanged check-in")["unchanged"], 12, "{phases:#}");
+    assert_eq!(phase("after upgrades")["deltas"], 12, "{phases:#}");
+}
