@@ -72,8 +72,17 @@ impl CollectorProcess {
         Self::start_with(data_dir, &[])
     }
 
+    /// As [`start`](Self::start), on a given port (to come back where agents expect the collector).
+    pub fn start_on(data_dir: &std::path::Path, port: u16) -> CollectorProcess {
+        Self::launch(data_dir, &format!("127.0.0.1:{port}"), &[])
+    }
+
     /// As [`start`](Self::start), with extra arguments for `serve`.
     pub fn start_with(data_dir: &std::path::Path, extra: &[&str]) -> CollectorProcess {
+        Self::launch(data_dir, "127.0.0.1:0", extra)
+    }
+
+    fn launch(data_dir: &std::path::Path, listen: &str, extra: &[&str]) -> CollectorProcess {
         let endpoint = data_dir.join("collector.url");
         let _ = std::fs::remove_file(&endpoint);
         let child = Command::new(binary("census-collector"))
@@ -81,8 +90,10 @@ impl CollectorProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .args(extra)
+            // Warnings and errors still reach the test output; routine lines would drown failures.
+            .env("CENSUS_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .spawn()
@@ -122,6 +133,44 @@ impl CollectorProcess {
             .expect("admin.token")
             .trim()
             .to_string()
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("a port in the collector URL")
+    }
+
+    /// `GET path` on the collector's API with the admin token, as JSON.
+    pub fn api_get(&self, path: &str) -> serde_json::Value {
+        let ca = std::fs::read(self.ca_file()).expect("ca.pem");
+        let url = format!("{}{path}", self.url);
+        let token = self.admin_token();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let client = reqwest::Client::builder()
+                .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("a CA certificate")])
+                .build()
+                .expect("an HTTPS client");
+            let response = client
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("the collector answers");
+            assert!(
+                response.status().is_success(),
+                "GET {url}: {}",
+                response.status()
+            );
+            response.json().await.expect("JSON")
+        })
     }
 
     pub fn pid(&self) -> u32 {

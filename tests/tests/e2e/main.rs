@@ -4,3 +4,4 @@ mod fleet;
 mod inventory;
 mod packages;
 mod quickstart;
+mod transport;
