@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds census-agent and census-collector .deb packages from already-built binaries, with dpkg-deb
+# alone (no cargo-deb to download or compile).
+#
+#   cargo build --release -p census-agent -p census-collector
+#   packaging/build-deb.sh [--profile release|dev] [--out DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=release
+out=target/debian
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) profile="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    *) echo "usage: packaging/build-deb.sh [--profile release|dev] [--out DIR]" >&2; exit 2 ;;
+  esac
+done
+case "$profile" in
+  release) bindir=target/release ;;
+  dev) bindir=target/debug ;;
+  *) echo "--profile is release or dev, not '$profile'" >&2; exit 2 ;;
+esac
+
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+arch=$(dpkg --print-architecture)
+mkdir -p "$out"
+
+# package NAME DESCRIPTION DEPENDS CONFIG
+package() {
+  local name="$1" description="$2" depends="$3" config="$4"
+  local binary="$bindir/$name"
+  [ -x "$binary" ] || { echo "$binary is missing: build it first (cargo build --$profile -p $name)" >&2; exit 1; }
+  local stage; stage=$(mktemp -d)
+  chmod 0755 "$stage"
+  install -D -m 0755 "$binary" "$stage/usr/bin/$name"
+  install -D -m 0644 "config/$config" "$stage/etc/$name/$config"
+  install -D -m 0644 "packaging/$name.service" "$stage/lib/systemd/system/$name.service"
+  install -D -m 0644 packaging/copyright "$stage/usr/share/doc/$name/copyright"
+  install -D -m 0644 docs/deployment.md "$stage/usr/share/doc/$name/README.Debian"
+  printf '%s (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- Census developers <census@example.invalid>  %s\n' \
+    "$name" "$version" "$version" "$(date -R -u -d @0)" | gzip -9n > "$stage/usr/share/doc/$name/changelog.Debian.gz"
+  mkdir -p "$stage/DEBIAN"
+  install -m 0755 "packaging/debian/$name/postinst" "packaging/debian/$name/prerm" "packaging/debian/$name/postrm" "$stage/DEBIAN/"
+  echo "/etc/$name/$config" > "$stage/DEBIAN/conffiles"
+  local size; size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+  cat > "$stage/DEBIAN/control" <<CONTROL
+Package: $name
+Version: $version
+Architecture: $arch
+Maintainer: Census developers <census@example.invalid>
+Installed-Size: $size
+Depends: $depends
+Section: admin
+Priority: optional
+Homepage: https://example.invalid/census
+Description: $description
+CONTROL
+  dpkg-deb --build --root-owner-group "$stage" "$out/${name}_${version}_${arch}.deb" >/dev/null
+  rm -rf "$stage"
+  echo "$out/${name}_${version}_${arch}.deb"
+}
+
+package census-agent "Census inventory agent
+ Inventories this machine's hardware and software (SMBIOS identity, CPU, memory, disks, network,
+ OS, packages, users, services, listening ports) and reports it over mutual TLS to a Census
+ collector, spooling reports while the collector is unreachable." "libc6" agent.toml
+package census-collector "Census collector and CMDB
+ Receives inventories from Census agents over mutual TLS, reconciles them into one configuration
+ item per machine, keeps the history of every change and links CIs to incidents and changes." \
+  "libc6, adduser, passwd" collector.toml
