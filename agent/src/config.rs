@@ -277,42 +277,8 @@ pub fn section_names() -> Vec<String> {
 /// Parses `"1h"`, `"90s"`, `"1h30m"`, `"500ms"`, `"2d"`: one or more `<integer><unit>` groups with units
 /// `ms`, `s`, `m`, `h`, `d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const HINT: &str = "use a number with a unit: 500ms, 90s, 15m, 1h, 1h30m, 1d";
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(format!("empty duration; {HINT}"));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(format!("expected a number at {rest:?}; {HINT}"));
-        }
-        let value: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("number too large; {HINT}"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let millis_per_unit: u64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "" => return Err(format!("missing unit after {value}; {HINT}")),
-            other => return Err(format!("unknown unit {other:?}; {HINT}")),
-        };
-        let millis = value
-            .checked_mul(millis_per_unit)
-            .ok_or_else(|| format!("duration too large; {HINT}"))?;
-        total = total
-            .checked_add(Duration::from_millis(millis))
-            .ok_or_else(|| format!("duration too large; {HINT}"))?;
-    }
-    Ok(total)
+    // One grammar for both programs' configuration files.
+    census_shared::duration::parse(text).map_err(|error| error.to_string())
 }
 
 /// `Duration` in the configuration's spelling (`1h30m`, `90s`, `500ms`), for `status` and logs.

@@ -1,4 +1,5 @@
-//! Human durations in configuration files and command lines: `90s`, `15m`, `1h`, `30d`, `2w`, `1h30m`.
+//! Human durations in configuration files and command lines: `500ms`, `90s`, `15m`, `1h`, `30d`, `2w`,
+//! `1h30m`.
 //!
 //! Used by both the agent (report interval, splay, timeouts) and the collector (certificate validity,
 //! token lifetimes, staleness), so both read durations the same way.
@@ -7,13 +8,13 @@ use std::fmt;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{input}' is not a duration: {reason} (write e.g. 90s, 15m, 1h, 30d, 2w or 1h30m)")]
+#[error("'{input}' is not a duration: {reason} (write e.g. 500ms, 90s, 15m, 1h, 30d, 2w or 1h30m)")]
 pub struct DurationError {
     pub input: String,
     pub reason: &'static str,
 }
 
-/// Parses `input` as a sum of `<number><unit>` parts with units s, m, h, d, w.
+/// Parses `input` as a sum of `<number><unit>` parts with units ms, s, m, h, d, w.
 pub fn parse(input: &str) -> Result<Duration, DurationError> {
     let error = |reason| DurationError {
         input: input.to_string(),
@@ -23,7 +24,7 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
     if text.is_empty() {
         return Err(error("it is empty"));
     }
-    let mut total: u64 = 0;
+    let mut total_ms: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -35,22 +36,23 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
             .map_err(|_| error("the number is too large"))?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let seconds_per_unit = match &rest[..unit_len] {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3_600,
-            "d" => 86_400,
-            "w" => 604_800,
+        let ms_per_unit: u64 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
             "" => return Err(error("a unit is missing after the number")),
             _ => return Err(error("unknown unit")),
         };
         rest = &rest[unit_len..];
-        total = number
-            .checked_mul(seconds_per_unit)
-            .and_then(|seconds| total.checked_add(seconds))
+        total_ms = number
+            .checked_mul(ms_per_unit)
+            .and_then(|ms| total_ms.checked_add(ms))
             .ok_or_else(|| error("it is too long"))?;
     }
-    Ok(Duration::from_secs(total))
+    Ok(Duration::from_millis(total_ms))
 }
 
 /// Formats `duration` in the largest whole units (`1h30m`, `30d`), the inverse of [`parse`] for whole seconds.
@@ -109,7 +111,7 @@ mod tests {
         for input in ["", "h", "10", "10x", "-5m", "1.5h", "99999999999999999999w"] {
             let error = parse(input).unwrap_err();
             assert!(
-                error.to_string().contains("write e.g. 90s"),
+                error.to_string().contains("write e.g. 500ms, 90s"),
                 "{input}: {error}"
             );
         }
