@@ -31,6 +31,7 @@ pub mod index;
 pub mod journal;
 pub mod model;
 pub mod reconcile;
+pub mod search;
 pub mod timetravel;
 mod write;
 
