@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`agent`]: enrollment and the mTLS agent endpoints (renew, check-in, report).
 //! - [`admin`]: enrollment tokens and agents, behind an admin API token.
+//! - [`assets`]: the CMDB for asset managers: search, edits, history, events, conflicts, exports.
 //! - [`body`]: [`Limits`] and request decoding (size caps, gzip, JSON shape limits).
 //! - [`error`]: [`ApiError`](error::ApiError) and the code → status table.
 //!
@@ -12,6 +13,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod assets;
 pub mod body;
 pub mod error;
 
@@ -96,6 +98,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/agents", get(admin::list_agents))
         .route("/api/v1/agents/{id}/approve", post(admin::approve_agent))
         .route("/api/v1/agents/{id}/revoke", post(admin::revoke_agent))
+        .merge(assets::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
