@@ -109,6 +109,22 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            return Ok(());
+        }
+        let names: Vec<String> = roles.iter().map(|role| role_name(*role)).collect();
+        Err(ApiError::forbidden(format!(
+            "this needs one of the roles {}; user '{}' has '{}'",
+            names.join(", "),
+            self.user,
+            role_name(self.role)
+        )))
+    }
+}
+
 fn role_name(role: Role) -> String {
     serde_json::to_value(role)
         .ok()
@@ -289,5 +305,15 @@ mod tests {
         };
         let error = caller.require(Role::Admin).unwrap_err();
         assert_eq!(error.code, "forbidden");
+        assert!(caller.require_any(&[Role::Admin, Role::Auditor]).is_ok());
+        let error = caller
+            .require_any(&[Role::Admin, Role::AssetManager])
+            .unwrap_err();
+        assert_eq!(error.code, "forbidden");
+        assert!(
+            error.message.contains("admin, asset_manager") && error.message.contains("'auditor'"),
+            "{}",
+            error.message
+        );
     }
 }

@@ -1,42 +1,49 @@
-//! The asset API through the real path: a collector on 127.0.0.1:0 with sled on disk, agents enrolled and
-//! reporting with the agent's own transport and delivery code, then searches, edits, history, time
-//! travel, the event feed and export over HTTPS with API tokens of several roles.
+//! The asset manager API through the real path: TLS on 127.0.0.1:0, sled in a temp dir, agents enrolled
+//! over HTTPS sending real reports of crafted inventories, then queries, edits, history, time travel,
+//! the event feed, exports and role checks over HTTPS with API tokens.
 
-use census_agent::reporter::{Delivery, deliver};
-use census_agent::spool::PendingReport;
-use census_agent::state::Acked;
-use census_agent::transport::{ClientOptions, HttpsClient};
+use census_collector::api::Limits;
 use census_collector::auth::{self, Role};
+use census_collector::enrollment::tokens;
 use census_collector::pki::CertificateAuthority;
+use census_collector::secret::rfc3339;
 use census_collector::server::{self, RunningServer, ServeSettings};
 use census_collector::store::sled::SledStore;
 use census_shared::hash::content_hash;
 use census_shared::inventory::{Interface, Inventory, IpAddress, Package, SCHEMA_VERSION};
-use census_shared::protocol::{EnrollRequest, ReportHeader};
+use census_shared::protocol::{
+    EnrollRequest, EnrollResponse, PROTOCOL_VERSION, Report, ReportBody, ReportHeader,
+};
+use rcgen::{CertificateParams, DnType, KeyPair};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Fleet {
+struct Collector {
     server: RunningServer,
-    ca_pem: String,
+    ca: Arc<CertificateAuthority>,
+    http: reqwest::Client,
     admin: String,
     auditor: String,
     manager: String,
-    http: reqwest::Client,
+    store: Arc<SledStore>,
 }
 
-impl Fleet {
-    async fn start(dir: &std::path::Path) -> Fleet {
+impl Collector {
+    async fn start(dir: &std::path::Path) -> Self {
+        let ca = Arc::new(CertificateAuthority::generate("Census test CA").unwrap());
         let store = Arc::new(SledStore::open(&dir.join("db")).unwrap());
-        let ca = CertificateAuthority::generate("test CA").unwrap();
+        let token =
+            |user: &str, role| auth::create_token(store.as_ref(), user, role, None).unwrap();
+        let (admin, auditor, manager) = (
+            token("root", Role::Admin),
+            token("audit-carol", Role::Auditor),
+            token("manager-bob", Role::AssetManager),
+        );
         let (server_cert_pem, server_key_pem) =
             ca.issue_server_certificate(&["127.0.0.1".into()]).unwrap();
-        let admin = auth::create_token(store.as_ref(), "alice", Role::Admin, None).unwrap();
-        let auditor = auth::create_token(store.as_ref(), "audrey", Role::Auditor, None).unwrap();
-        let manager = auth::create_token(store.as_ref(), "max", Role::AssetManager, None).unwrap();
         let settings = ServeSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             ca_pem: ca.cert_pem().into(),
@@ -44,23 +51,21 @@ impl Fleet {
             server_cert_pem,
             server_key_pem,
             store: store.clone(),
-            limits: Default::default(),
+            limits: Limits::default(),
             require_approval: false,
             agent_cert_validity: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
         };
         let server = server::bind(settings).await.unwrap();
-        let http = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap()])
-            .build()
-            .unwrap();
-        Fleet {
+        let http = client(ca.cert_pem(), None);
+        Self {
             server,
-            ca_pem: ca.cert_pem().into(),
+            ca,
+            http,
             admin,
             auditor,
             manager,
-            http,
+            store,
         }
     }
 
@@ -71,427 +76,462 @@ impl Fleet {
         )
     }
 
-    async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
-        let mut request = self.http.get(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+    async fn get(&self, token: &str, path: &str, query: &[(&str, &str)]) -> reqwest::Response {
+        let url = reqwest::Url::parse_with_params(&self.url(path), query).unwrap();
+        self.http.get(url).bearer_auth(token).send().await.unwrap()
     }
 
-    async fn patch(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .patch(self.url(path))
+    async fn json(&self, path: &str, query: &[(&str, &str)]) -> Value {
+        let response = self.get(&self.auditor, path, query).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path} {query:?}");
+        response.json().await.unwrap()
+    }
+
+    /// Hostnames of the assets matching `q`, in id order.
+    async fn hosts(&self, q: &str) -> Vec<String> {
+        let page = self.json("/api/v1/assets", &[("q", q)]).await;
+        assert_eq!(page["next_cursor"], Value::Null);
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["hostname"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    async fn patch(&self, token: &str, id: &str, body: Value) -> reqwest::Response {
+        self.http
+            .patch(self.url(&format!("/api/v1/assets/{id}")))
             .bearer_auth(token)
             .json(&body)
             .send()
             .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Hostnames of the assets a query returns, following every cursor.
-    async fn hostnames(&self, q: &str) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut path = format!("/api/v1/assets?limit=2&q={}", urlencode(q));
-            if let Some(cursor) = &cursor {
-                path.push_str(&format!("&cursor={cursor}"));
-            }
-            let (status, page) = self.get(Some(&self.auditor), &path).await;
-            assert_eq!(status, StatusCode::OK, "{q}: {page}");
-            for item in page["items"].as_array().unwrap() {
-                names.push(item["hostname"].as_str().unwrap().to_string());
-            }
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_string()),
-                None => break,
-            }
-        }
-        names.sort();
-        names
+            .unwrap()
     }
 }
 
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+fn client(ca_pem: &str, identity: Option<String>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()]);
+    if let Some(pem) = identity {
+        builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
 }
 
-/// A machine reporting through the agent's own code.
-struct Machine {
-    client: HttpsClient,
-    inventory: Inventory,
-    acked: Option<Acked>,
+/// An enrolled agent with its mTLS client and its report sequence.
+struct Agent {
+    http: reqwest::Client,
     seq: u64,
 }
 
-impl Machine {
-    async fn enroll(fleet: &Fleet, store_token: &str, inventory: Inventory) -> Machine {
-        let options = |identity| ClientOptions {
-            collector_url: fleet.url(""),
-            ca_pem: fleet.ca_pem.clone(),
-            ca_source: "test".into(),
-            identity,
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
-        };
-        let (key, csr) = census_agent::enroll::new_key_and_csr().unwrap();
+impl Agent {
+    async fn enroll(collector: &Collector) -> Self {
+        let (_, secret) =
+            tokens::create(collector.store.as_ref(), Duration::from_secs(60), 1, None).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["agent.example".to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "agent");
         let request = EnrollRequest {
-            token: store_token.into(),
-            csr_pem: csr,
-            hostname: inventory.host.hostname.clone(),
-            agent_version: "test".into(),
+            token: secret,
+            csr_pem: params.serialize_request(&key).unwrap().pem().unwrap(),
+            hostname: None,
+            agent_version: "0.1.0".into(),
         };
-        let enrolled = HttpsClient::new(options(None))
-            .unwrap()
-            .enroll(&request)
+        let response = collector
+            .http
+            .post(collector.url("/api/v1/enroll"))
+            .json(&request)
+            .send()
             .await
             .unwrap();
-        let client = HttpsClient::new(options(Some((key, enrolled.certificate_pem)))).unwrap();
-        Machine {
-            client,
-            inventory,
-            acked: None,
+        assert_eq!(response.status(), StatusCode::OK);
+        let answer: EnrollResponse = response.json().await.unwrap();
+        let pem = format!("{}{}", answer.certificate_pem, key.serialize_pem());
+        Self {
+            http: client(collector.ca.cert_pem(), Some(pem)),
             seq: 0,
         }
     }
 
-    async fn report(&mut self) {
+    async fn report(&mut self, collector: &Collector, inventory: &Inventory) {
         self.seq += 1;
-        self.inventory.canonicalize();
-        let report = PendingReport {
+        let report = Report {
+            protocol: PROTOCOL_VERSION,
             header: ReportHeader {
                 epoch: 1,
                 seq: self.seq,
-                report_id: format!("r{}", self.seq),
-                hash: content_hash(&self.inventory),
-                collected_at: self.inventory.collected_at.clone(),
+                report_id: format!("report-{}", self.seq),
+                hash: content_hash(inventory),
+                collected_at: inventory.collected_at.clone(),
             },
-            inventory: self.inventory.clone(),
+            body: ReportBody::Full {
+                inventory: Box::new(inventory.clone()),
+            },
         };
-        match deliver(&self.client, &report, self.acked.as_ref()).await {
-            Delivery::Applied { hash, .. } => {
-                self.acked = Some(Acked {
-                    hash,
-                    inventory: self.inventory.clone(),
-                })
-            }
-            Delivery::Done(_) => {}
-            other => panic!("report not delivered: {other:?}"),
-        }
+        let response = self
+            .http
+            .post(collector.url("/api/v1/agent/report"))
+            .json(&report)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 }
 
-fn machine(
-    hostname: &str,
-    os: &str,
-    openssl: (&str, &str),
-    ip: &str,
+struct Machine {
+    hostname: &'static str,
+    n: u8,
+    os: &'static str,
+    openssl: &'static str,
+    ip: &'static str,
     memory_gib: u64,
-) -> Inventory {
+}
+
+fn inventory(m: &Machine) -> Inventory {
     let mut inventory = Inventory::default();
     inventory.schema_version = SCHEMA_VERSION;
-    inventory.collected_at = "2026-11-26T12:00:00Z".into();
-    inventory.host.hostname = Some(hostname.into());
-    inventory.host.machine_id = Some(format!(
-        "{:0>32}",
-        hostname.len() * 7 + hostname.as_bytes()[0] as usize
-    ));
-    inventory.os.id = Some(os.into());
-    inventory.os.version = Some("12".into());
+    inventory.collected_at = rfc3339(time::OffsetDateTime::now_utc());
+    inventory.host.hostname = Some(m.hostname.into());
+    inventory.host.machine_id = Some(format!("{:032x}", m.n));
     inventory.hardware.system.vendor = Some("Dell Inc.".into());
-    inventory.hardware.system.serial = Some(format!("SN-{hostname}"));
-    inventory.hardware.memory.total_bytes = Some(memory_gib << 30);
+    inventory.hardware.system.product = Some("PowerEdge R650".into());
+    inventory.hardware.system.serial = Some(format!("SRV-{}", m.n));
+    inventory.hardware.memory.total_bytes = Some(m.memory_gib << 30);
+    inventory.os.id = Some(m.os.into());
+    inventory.os.pretty_name = Some(format!("{} (test), \"{}\"", m.os, m.n));
     inventory.network.interfaces = vec![Interface {
-        name: "eth0".into(),
-        mac: Some(format!(
-            "52:54:00:00:00:{:02x}",
-            hostname.as_bytes()[hostname.len() - 1]
-        )),
+        name: "eno1".into(),
+        mac: Some(format!("52:54:00:00:00:{:02x}", m.n)),
+        kind: Some("ethernet".into()),
         addresses: vec![IpAddress {
-            address: ip.into(),
+            address: m.ip.into(),
             prefix_len: 16,
             family: "inet".into(),
         }],
         ..Interface::default()
     }];
-    inventory.software.packages = vec![
-        Package {
-            manager: openssl.0.into(),
-            name: "openssl".into(),
-            version: openssl.1.into(),
+    inventory.software.packages = [("openssl", m.openssl), ("curl", "7.88.1-10")]
+        .iter()
+        .map(|(name, version)| Package {
+            manager: "dpkg".into(),
+            name: name.to_string(),
+            version: version.to_string(),
+            arch: Some("amd64".into()),
             ..Package::default()
-        },
-        Package {
-            manager: openssl.0.into(),
-            name: "bash".into(),
-            version: "5.2.15-2".into(),
-            ..Package::default()
-        },
-    ];
+        })
+        .collect();
+    inventory.canonicalize();
     inventory
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn asset_managers_search_edit_and_travel_in_time_through_the_api() {
-    let dir = tempfile::tempdir().unwrap();
-    let fleet = Fleet::start(dir.path()).await;
+const FLEET: [Machine; 4] = [
+    Machine {
+        hostname: "web-01",
+        n: 1,
+        os: "debian",
+        openssl: "3.0.2-0ubuntu1",
+        ip: "10.1.0.5",
+        memory_gib: 64,
+    },
+    Machine {
+        hostname: "web-02",
+        n: 2,
+        os: "debian",
+        openssl: "3.0.11-1~deb12u2",
+        ip: "10.1.3.4",
+        memory_gib: 16,
+    },
+    Machine {
+        hostname: "db-01",
+        n: 3,
+        os: "ubuntu",
+        openssl: "3.0.2-0ubuntu1",
+        ip: "192.168.5.5",
+        memory_gib: 128,
+    },
+    Machine {
+        hostname: "web-03",
+        n: 4,
+        os: "debian",
+        openssl: "3.0.2-0ubuntu1",
+        ip: "10.2.0.1",
+        memory_gib: 8,
+    },
+];
 
-    // Enrollment tokens are created through the admin API (the database is the server's).
-    let mut machines = Vec::new();
-    for inventory in [
-        machine(
-            "web-01",
-            "debian",
-            ("dpkg", "3.0.2-0ubuntu1"),
-            "10.1.2.3",
-            64,
-        ),
-        machine(
-            "web-02",
-            "debian",
-            ("dpkg", "3.0.11-1~deb12u2"),
-            "10.1.5.6",
-            16,
-        ),
-        machine(
-            "db-01",
-            "debian",
-            ("dpkg", "3.0.2-0ubuntu1"),
-            "192.168.1.10",
-            32,
-        ),
-        machine("app-01", "rhel", ("rpm", "1:3.0.7-6.el9"), "10.2.0.1", 8),
-    ] {
-        let response = fleet
-            .http
-            .post(fleet.url("/api/v1/enroll-tokens"))
-            .bearer_auth(&fleet.admin)
-            .json(&json!({"max_uses": 1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let token: Value = response.json().await.unwrap();
-        let mut machine =
-            Machine::enroll(&fleet, token["secret"].as_str().unwrap(), inventory).await;
-        machine.report().await;
-        machines.push(machine);
+fn strings(value: &Value, key: &str) -> Vec<String> {
+    value["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| match &item[key] {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn asset_managers_query_edit_follow_and_export_the_fleet_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(dir.path()).await;
+    let mut agents = Vec::new();
+    for machine in &FLEET {
+        let mut agent = Agent::enroll(&collector).await;
+        agent.report(&collector, &inventory(machine)).await;
+        agents.push(agent);
     }
 
-    // Every read needs a token.
+    // Every asset, then the contract's example queries.
+    let all = collector.json("/api/v1/assets", &[]).await;
+    let ids = strings(&all, "id");
+    assert_eq!(ids.len(), 4);
     assert_eq!(
-        fleet.get(None, "/api/v1/assets").await.0,
-        StatusCode::UNAUTHORIZED
+        strings(&all, "hostname"),
+        ["web-01", "web-02", "db-01", "web-03"]
     );
-    let (status, all) = fleet.get(Some(&fleet.auditor), "/api/v1/assets").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(all["items"].as_array().unwrap().len(), 4, "{all}");
-    assert!(all["next_cursor"].is_null());
-
-    // The query language, with each package manager's own version order.
+    let first = &all["items"][0];
+    assert_eq!(first["serial"], "SRV-1");
+    assert_eq!(first["status"], "in_use");
+    assert_eq!(first["vendor"], "Dell Inc.");
+    assert!(first["last_seen"].is_string() && first["os"].is_string());
     let vulnerable = "package:openssl version<3.0.7 and os.id=debian and not status=retired";
-    assert_eq!(fleet.hostnames(vulnerable).await, ["db-01", "web-01"]);
+    assert_eq!(collector.hosts(vulnerable).await, ["web-01", "web-03"]);
     assert_eq!(
-        fleet.hostnames("ip in 10.1.0.0/16").await,
+        collector.hosts("ip in 10.1.0.0/16").await,
         ["web-01", "web-02"]
     );
     assert_eq!(
-        fleet.hostnames("hostname ~ \"web-*\"").await,
-        ["web-01", "web-02"]
+        collector.hosts("hostname ~ \"web-*\"").await,
+        ["web-01", "web-02", "web-03"]
     );
     assert_eq!(
-        fleet.hostnames("memory.total_bytes >= 32GiB").await,
-        ["db-01", "web-01"]
-    );
-    assert_eq!(
-        fleet
-            .hostnames("package:openssl version>=3.0.7 manager=rpm")
-            .await,
-        ["app-01"]
+        collector.hosts("memory.total_bytes >= 32GiB").await,
+        ["web-01", "db-01"]
     );
 
-    // Pagination: one at a time, no duplicates, nothing missed.
-    let mut seen = BTreeSet::new();
-    let mut cursor = String::new();
-    loop {
-        let path = format!("/api/v1/assets?limit=1{cursor}");
-        let (_, page) = fleet.get(Some(&fleet.auditor), &path).await;
-        for item in page["items"].as_array().unwrap() {
-            assert!(
-                seen.insert(item["id"].as_str().unwrap().to_string()),
-                "duplicate {item}"
-            );
+    // Pages of one: every asset once, in order, and the last page says there is no more.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let mut query = vec![("limit", "1")];
+        if let Some(cursor) = &cursor {
+            query.push(("cursor", cursor.as_str()));
         }
+        let page = collector.json("/api/v1/assets", &query).await;
+        paged.extend(strings(&page, "id"));
         match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
+            Some(next) => cursor = Some(next.to_string()),
             None => break,
         }
     }
-    assert_eq!(seen.len(), 4);
+    assert_eq!(paged, ids);
 
     // A query that does not parse says where.
-    let (status, error) = fleet
-        .get(Some(&fleet.auditor), "/api/v1/assets?q=hostname%20~")
+    let response = collector
+        .get(
+            &collector.auditor,
+            "/api/v1/assets",
+            &[("q", "memory.total_bytes <")],
+        )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = response.json().await.unwrap();
     assert_eq!(error["code"], "invalid_query");
-    assert!(error["message"].as_str().unwrap().contains('^'), "{error}");
-
-    // Managed fields: auditors read, asset managers edit; discovery never overwrites them.
-    let id = |name: &str| {
-        all["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["hostname"] == name)
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let (web01, db01) = (id("web-01"), id("db-01"));
-    let (status, _) = fleet
-        .patch(
-            &fleet.auditor,
-            &format!("/api/v1/assets/{web01}"),
-            json!({"owner": "ops"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = fleet
-        .patch(
-            &fleet.manager,
-            &format!("/api/v1/assets/{web01}"),
-            json!({"owner": "web team", "asset_tag": "A-1001"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = fleet
-        .patch(
-            &fleet.manager,
-            &format!("/api/v1/assets/{db01}"),
-            json!({"status": "retired"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        fleet.hostnames(vulnerable).await,
-        ["web-01"],
-        "retired machines drop out"
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("at position 20") && message.ends_with("\n                    ^"),
+        "{message}"
     );
 
-    // Time travel needs a moment between the first reports and the upgrade.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let before_upgrade = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
+    // Roles: no token, an auditor writing, an asset manager writing.
+    let response = collector
+        .http
+        .get(collector.url("/api/v1/assets"))
+        .send()
+        .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let web = &mut machines[0];
-    web.inventory.software.packages[1].version = "3.0.13-1~deb12u1".into();
-    web.report().await;
-
-    let (_, asset) = fleet
-        .get(Some(&fleet.auditor), &format!("/api/v1/assets/{web01}"))
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let web01 = &ids[0];
+    let web03 = &ids[3];
+    let edit = json!({"owner": "Smith, Jane", "asset_tag": "A-1001"});
+    let response = collector
+        .patch(&collector.auditor, web01, edit.clone())
         .await;
-    assert_eq!(asset["managed"]["owner"]["value"], "web team", "{asset}");
-    assert_eq!(asset["managed"]["owner"]["source"], "person", "{asset}");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = collector.patch(&collector.manager, web01, edit).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = collector
+        .patch(&collector.admin, web03, json!({"status": "retired"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(collector.hosts(vulnerable).await, ["web-01"]);
+    assert_eq!(collector.hosts("owner = \"smith, jane\"").await, ["web-01"]);
+
+    // A later report upgrades openssl on web-01 and leaves the managed fields alone.
+    let before_upgrade = rfc3339(time::OffsetDateTime::now_utc());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut upgraded = inventory(&FLEET[0]);
+    upgraded.software.packages[1].version = "3.0.13-1~deb12u1".into();
+    assert_eq!(upgraded.software.packages[1].name, "openssl");
+    agents[0].report(&collector, &upgraded).await;
+
+    let asset = collector
+        .json(&format!("/api/v1/assets/{web01}"), &[])
+        .await;
+    assert_eq!(asset["managed"]["owner"]["value"], "Smith, Jane");
+    assert_eq!(asset["managed"]["owner"]["source"], "person");
+    assert_eq!(asset["managed"]["owner"]["by"], "manager-bob");
+    assert_eq!(asset["agents"].as_array().unwrap().len(), 1);
+    assert!(asset["identity"].is_object());
     let openssl = |asset: &Value| {
         asset["inventory"]["software"]["packages"]
             .as_array()
             .unwrap()
             .iter()
             .find(|p| p["name"] == "openssl")
-            .unwrap()["version"]
-            .clone()
+            .map(|p| p["version"].as_str().unwrap().to_string())
     };
-    assert_eq!(openssl(&asset), "3.0.13-1~deb12u1");
-    let (_, past) = fleet
-        .get(
-            Some(&fleet.auditor),
-            &format!("/api/v1/assets/{web01}?as_of={before_upgrade}"),
-        )
-        .await;
-    assert_eq!(openssl(&past), "3.0.2-0ubuntu1", "{past}");
+    assert_eq!(openssl(&asset).as_deref(), Some("3.0.13-1~deb12u1"));
+    assert!(collector.hosts(vulnerable).await.is_empty());
 
-    let (_, history) = fleet
-        .get(
-            Some(&fleet.auditor),
+    let history = collector
+        .json(
             &format!("/api/v1/assets/{web01}/history"),
+            &[("kind", "package_upgraded")],
         )
         .await;
-    let text = history.to_string();
+    let changes = &history["items"][0]["changes"];
+    assert_eq!(history["items"].as_array().unwrap().len(), 1);
     assert!(
-        text.contains("package_upgraded") && text.contains("3.0.13-1~deb12u1"),
-        "{history}"
+        changes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "package_upgraded"
+                && c["name"] == "openssl"
+                && c["from"] == "3.0.2-0ubuntu1"
+                && c["to"] == "3.0.13-1~deb12u1"),
+        "{changes}"
     );
-    assert!(
-        text.contains("3.0.2-0ubuntu1"),
-        "the upgrade names its old version: {history}"
-    );
-
-    // The event feed, resumed from a cursor, gives every event once.
-    let (_, first) = fleet
-        .get(Some(&fleet.auditor), "/api/v1/events?limit=3")
+    let past = collector
+        .json(
+            &format!("/api/v1/assets/{web01}"),
+            &[("as_of", before_upgrade.as_str())],
+        )
         .await;
-    let cursor = first["next_cursor"].as_u64().unwrap();
-    let (_, rest) = fleet
+    assert_eq!(openssl(&past).as_deref(), Some("3.0.2-0ubuntu1"));
+    assert_eq!(past["as_of"], before_upgrade.as_str());
+    let then = collector
+        .json(
+            "/api/v1/assets",
+            &[
+                ("q", "package:openssl version<3.0.7 hostname=web-01"),
+                ("as_of", before_upgrade.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(strings(&then, "id"), std::slice::from_ref(web01));
+
+    // The event feed, read two at a time, resumes without gaps or repeats.
+    let everything = collector.json("/api/v1/events", &[("limit", "1000")]).await;
+    let all_seqs = strings(&everything, "seq");
+    assert!(all_seqs.len() >= 7, "{everything}");
+    let mut resumed = Vec::new();
+    let mut since = "0".to_string();
+    loop {
+        let page = collector
+            .json("/api/v1/events", &[("since", &since), ("limit", "2")])
+            .await;
+        let seqs = strings(&page, "seq");
+        since = page["next_cursor"].as_str().unwrap().to_string();
+        if seqs.is_empty() {
+            break;
+        }
+        resumed.extend(seqs);
+    }
+    assert_eq!(resumed, all_seqs);
+    assert_eq!(since, *all_seqs.last().unwrap());
+    let unique: BTreeSet<&String> = resumed.iter().collect();
+    assert_eq!(unique.len(), resumed.len());
+
+    // Exports: CSV with a header and quoting, JSON as one array.
+    let response = collector
         .get(
-            Some(&fleet.auditor),
-            &format!("/api/v1/events?since={cursor}&limit=1000"),
+            &collector.auditor,
+            "/api/v1/assets/export",
+            &[("q", "ip in 10.1.0.0/16"), ("format", "csv")],
         )
         .await;
-    let (_, everything) = fleet
-        .get(Some(&fleet.auditor), "/api/v1/events?limit=1000")
-        .await;
-    assert_eq!(first["items"].as_array().unwrap().len(), 3);
-    assert_eq!(
-        first["items"].as_array().unwrap().len() + rest["items"].as_array().unwrap().len(),
-        everything["items"].as_array().unwrap().len()
-    );
-
-    // Export, streamed as CSV.
-    let response = fleet
-        .http
-        .get(fleet.url(&format!(
-            "/api/v1/assets/export?format=csv&q={}",
-            urlencode("hostname ~ \"web-*\"")
-        )))
-        .bearer_auth(&fleet.auditor)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
     let csv = response.text().await.unwrap();
-    let lines: Vec<&str> = csv.lines().collect();
-    assert!(
-        lines[0].starts_with("id,hostname,serial,os,status"),
-        "{csv}"
-    );
+    let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
     assert_eq!(lines.len(), 3, "{csv}");
-    assert!(
-        lines[1].contains("web-01") && lines[1].contains("A-1001"),
-        "{csv}"
+    assert_eq!(
+        lines[0],
+        "id,hostname,serial,os,os_id,os_version,status,first_seen,last_seen,asset_tag,owner,location,vendor,product"
     );
-    assert!(lines[2].contains("web-02"), "{csv}");
+    assert!(
+        lines[1].starts_with(&format!(
+            "{web01},web-01,SRV-1,\"debian (test), \"\"1\"\"\",debian,,in_use,"
+        )),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].ends_with(",A-1001,\"Smith, Jane\",,Dell Inc.,PowerEdge R650"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].starts_with(&format!("{},web-02,", ids[1])));
+    let response = collector
+        .get(
+            &collector.auditor,
+            "/api/v1/assets/export",
+            &[("q", "hostname ~ \"web-*\""), ("format", "json")],
+        )
+        .await;
+    let exported: Value = response.json().await.unwrap();
+    let hosts: Vec<&str> = exported
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["hostname"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["web-01", "web-02", "web-03"]);
 
-    fleet.server.shutdown().await;
+    // Conflicts: none open; resolving needs an editor and an existing conflict.
+    let conflicts = collector
+        .json("/api/v1/conflicts", &[("all", "true")])
+        .await;
+    assert_eq!(conflicts["items"], json!([]));
+    let resolve = |token: &str| {
+        collector
+            .http
+            .post(collector.url("/api/v1/conflicts/cf-000009/resolve"))
+            .bearer_auth(token)
+            .json(&json!({"action": "split"}))
+            .send()
+    };
+    assert_eq!(
+        resolve(&collector.auditor).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        resolve(&collector.manager).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let missing = collector
+        .get(&collector.auditor, "/api/v1/assets/ci-999999", &[])
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    drop(agents);
+    collector.server.shutdown().await;
 }

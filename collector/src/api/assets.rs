@@ -1,118 +1,87 @@
-//! The CMDB for people and tools: asset search (query language), asset detail, managed-field edits,
-//! history, time travel, the change-event feed, identity conflicts, and streaming export.
+//! The CMDB's HTTP API for asset managers: search, show, edit, history, the change feed, conflicts and
+//! streaming exports (see `docs/api.md`).
 //!
-//! Every endpoint needs a bearer API token. Reading is open to every role; editing managed fields and
-//! resolving identity conflicts needs `admin` or `asset_manager`.
+//! Every endpoint needs an API token. Reading is open to every role (admin, asset_manager,
+//! service_desk, auditor, approver); edits and conflict resolution need admin or asset_manager.
+//! Handlers validate parameters, run the synchronous CMDB work on the blocking pool and encode.
+//! Lists answer `{"items": [...], "next_cursor": ...}`; a `null` cursor means there is nothing more.
+//! Times (`as_of`, `since`, `until`) are RFC 3339 or a duration (`7d`: that long before now).
+//!
+//! Exports are produced page by page on the blocking pool and sent through a small channel as they
+//! are found, so memory stays bounded whatever the fleet size and a client that goes away stops the
+//! work. Limitation: an error in the middle of an export can only cut the response short (the status
+//! line is gone); it is logged.
 
+use super::body::{check_headers, decode_json, read_limited};
 use super::error::{ApiError, INVALID_QUERY, INVALID_REQUEST};
 use super::{ApiState, blocking};
 use crate::auth::{Caller, Role};
-use crate::cmdb::model::Asset;
-use crate::cmdb::search::{SearchPage, asset_matches};
-use crate::cmdb::{Actor, HistoryFilter, ManagedFieldsPatch, Resolution};
-use crate::query;
-use axum::Json;
+use crate::cmdb::model::{Actor, Asset, ManagedFieldsPatch, parse_ci_id};
+use crate::cmdb::search::{AssetSummary, Page};
+use crate::cmdb::{Conflict, Event, HistoryEntry, HistoryFilter, Resolution};
+use crate::query::{self, Expr};
+use crate::secret::rfc3339;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::mpsc;
 
-/// Reading inventory is every role's business.
-const READERS: &[Role] = &[
+/// Roles that may read inventory, history and conflicts.
+pub const READERS: &[Role] = &[
     Role::Admin,
     Role::AssetManager,
     Role::ServiceDesk,
     Role::Auditor,
     Role::Approver,
 ];
-/// Editing what people manage on a CI.
-const EDITORS: &[Role] = &[Role::Admin, Role::AssetManager];
-pub const DEFAULT_LIMIT: usize = 100;
-pub const MAX_LIMIT: usize = 1_000;
-/// Rows fetched per step while streaming an export.
-const EXPORT_PAGE: usize = 500;
+/// Roles that may edit managed fields and resolve conflicts.
+pub const EDITORS: &[Role] = &[Role::Admin, Role::AssetManager];
 
-pub fn routes() -> axum::Router<ApiState> {
-    axum::Router::new()
-        .route("/api/v1/assets", get(list))
-        .route("/api/v1/assets/export", get(export))
-        .route("/api/v1/assets/{id}", get(show).patch(patch))
-        .route("/api/v1/assets/{id}/history", get(history))
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+/// Assets fetched per step of an export: large enough to amortise planning, small enough to stream.
+const EXPORT_PAGE: usize = 500;
+/// Chunks in flight between the export producer and the connection.
+const EXPORT_CHANNEL: usize = 16;
+
+/// The asset manager routes, merged into [`super::router`].
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/v1/assets", get(list_assets))
+        .route("/api/v1/assets/export", get(export_assets))
+        .route("/api/v1/assets/{id}", get(show_asset).patch(patch_asset))
+        .route("/api/v1/assets/{id}/history", get(asset_history))
         .route("/api/v1/events", get(events))
-        .route("/api/v1/conflicts", get(conflicts))
-        .route("/api/v1/conflicts/{id}/resolve", post(resolve))
+        .route("/api/v1/conflicts", get(list_conflicts))
+        .route("/api/v1/conflicts/{id}/resolve", post(resolve_conflict))
 }
 
+/// Every query parameter the endpoints take; each reads the ones it knows.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
+#[serde(default)]
+pub struct Params {
     pub q: Option<String>,
-    pub limit: Option<usize>,
+    pub limit: Option<String>,
     pub cursor: Option<String>,
     pub as_of: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub kind: Option<String>,
     pub format: Option<String>,
+    pub all: Option<String>,
 }
 
-/// What a list shows of each CI.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AssetSummary {
-    pub id: String,
-    pub hostname: Option<String>,
-    pub serial: Option<String>,
-    pub os: Option<String>,
-    pub status: String,
-    pub last_seen: String,
-    pub first_seen: String,
-    pub vendor: Option<String>,
-    pub product: Option<String>,
-    pub asset_tag: Option<String>,
-    pub owner: Option<String>,
-    pub location: Option<String>,
-}
-
-impl AssetSummary {
-    pub fn of(asset: &Asset) -> AssetSummary {
-        let inventory = &asset.inventory;
-        let managed = &asset.header.managed;
-        let value = |field: &Option<crate::cmdb::model::Attributed<String>>| {
-            field.as_ref().map(|a| a.value.clone())
-        };
-        let os = match (
-            &inventory.os.pretty_name,
-            &inventory.os.id,
-            &inventory.os.version,
-        ) {
-            (Some(pretty), _, _) => Some(pretty.clone()),
-            (None, Some(id), Some(version)) => Some(format!("{id} {version}")),
-            (None, Some(id), None) => Some(id.clone()),
-            _ => None,
-        };
-        AssetSummary {
-            id: asset.header.id.clone(),
-            hostname: inventory.host.hostname.clone(),
-            serial: inventory.hardware.system.serial.clone(),
-            os,
-            status: asset.header.status.value.as_str().to_string(),
-            last_seen: asset.header.last_seen.clone(),
-            first_seen: asset.header.first_seen.clone(),
-            vendor: inventory.hardware.system.vendor.clone(),
-            product: inventory.hardware.system.product.clone(),
-            asset_tag: value(&managed.asset_tag),
-            owner: value(&managed.owner),
-            location: value(&managed.location),
-        }
-    }
-}
-
-fn query_params<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    params
+fn params(query: Result<Query<Params>, QueryRejection>) -> Result<Params, ApiError> {
+    query
         .map(|Query(params)| params)
         .map_err(|rejection| ApiError::new(INVALID_REQUEST, rejection.body_text()))
 }
@@ -122,9 +91,48 @@ fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError
         .map_err(|rejection| ApiError::new(INVALID_REQUEST, rejection.body_text()))
 }
 
-/// The query, parsed; a parse error says where, with a caret under the position.
-pub fn parse_query(q: Option<&str>) -> Result<Option<query::Expr>, ApiError> {
-    match q.map(str::trim).filter(|q| !q.is_empty()) {
+fn invalid(message: String) -> ApiError {
+    ApiError::new(INVALID_REQUEST, message)
+}
+
+/// `limit`: default [`DEFAULT_LIMIT`], 1 to [`MAX_LIMIT`].
+pub fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
+    let Some(text) = limit else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(invalid(format!(
+            "limit must be a number from 1 to {MAX_LIMIT} (got '{text}')"
+        ))),
+    }
+}
+
+/// A time parameter: RFC 3339, or a duration meaning that long before `now`; returns RFC 3339 UTC.
+pub fn parse_time(name: &str, text: &str, now: OffsetDateTime) -> Result<String, ApiError> {
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(rfc3339(at));
+    }
+    census_shared::duration::parse(text)
+        .ok()
+        .and_then(|ago| now.checked_sub(time::Duration::try_from(ago).ok()?))
+        .map(rfc3339)
+        .ok_or_else(|| {
+            invalid(format!(
+                "{name} must be an RFC 3339 time (2026-11-26T12:00:00Z) or a duration before now (7d, 12h); got '{text}'"
+            ))
+        })
+}
+
+fn time_param(name: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+    value
+        .map(|text| parse_time(name, text, OffsetDateTime::now_utc()))
+        .transpose()
+}
+
+/// `q`: absent lists everything; a parse error is a 400 with the position and a caret under it.
+pub fn parse_query(q: Option<&str>) -> Result<Option<Expr>, ApiError> {
+    match q {
         None => Ok(None),
         Some(text) => query::parse(text).map(Some).map_err(|error| {
             ApiError::new(INVALID_QUERY, format!("{error}\n{}", error.render(text)))
@@ -132,360 +140,319 @@ pub fn parse_query(q: Option<&str>) -> Result<Option<query::Expr>, ApiError> {
     }
 }
 
-/// `2026-11-01T00:00:00Z`, or a duration back from now (`7d`).
-pub fn parse_moment(text: &str, now: OffsetDateTime) -> Result<String, ApiError> {
-    if OffsetDateTime::parse(text, &Rfc3339).is_ok() {
-        return Ok(text.to_string());
-    }
-    let ago = census_shared::duration::parse(text).map_err(|_| {
-        ApiError::new(
-            INVALID_REQUEST,
-            format!("'{text}' is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration back from now (7d)"),
-        )
-    })?;
-    let moment =
-        now - time::Duration::seconds(i64::try_from(ago.as_secs()).unwrap_or(i64::MAX / 2));
-    moment.format(&Rfc3339).map_err(ApiError::internal)
-}
-
-fn limit_of(limit: Option<usize>) -> Result<usize, ApiError> {
-    match limit.unwrap_or(DEFAULT_LIMIT) {
-        0 => Err(ApiError::new(INVALID_REQUEST, "limit must be at least 1")),
-        n if n > MAX_LIMIT => Err(ApiError::new(
-            INVALID_REQUEST,
-            format!("limit must be at most {MAX_LIMIT}"),
-        )),
-        n => Ok(n),
+fn ci_cursor(cursor: Option<String>) -> Result<Option<String>, ApiError> {
+    match cursor {
+        Some(id) if parse_ci_id(&id).is_none() => Err(invalid(format!(
+            "cursor '{id}' is not a next_cursor from a previous page; start without a cursor"
+        ))),
+        other => Ok(other),
     }
 }
 
-/// One page of matching assets, as of now or of a past moment.
-fn search_page(
-    state: &ApiState,
-    expr: Option<&query::Expr>,
-    cursor: Option<&str>,
-    limit: usize,
-    as_of: Option<&str>,
-    now: OffsetDateTime,
-) -> Result<SearchPage, ApiError> {
-    let Some(at) = as_of else {
-        return Ok(state.cmdb.search(expr, cursor, limit, now)?);
-    };
-    // The indexes describe the present: a past state is found by rebuilding each CI as it was.
-    let mut page = state.cmdb.search(None, cursor, usize::MAX, now)?;
-    let mut assets = Vec::new();
-    let mut next_cursor = None;
-    for mut asset in page.assets.drain(..) {
-        let Some(past) = state.cmdb.asset_as_of(&asset.header.id, at)? else {
-            continue;
-        };
-        asset.inventory = past.inventory;
-        asset.header.managed = past.managed;
-        if expr.is_none_or(|e| asset_matches(e, &asset, now)) {
-            if assets.len() == limit {
-                next_cursor = assets.last().map(|a: &Asset| a.header.id.clone());
-                break;
-            }
-            assets.push(asset);
-        }
-    }
-    Ok(SearchPage {
-        assets,
-        next_cursor,
-    })
+fn record_cursor(name: &str, cursor: Option<&str>) -> Result<Option<u64>, ApiError> {
+    cursor
+        .map(|text| {
+            text.parse::<u64>().map_err(|_| {
+                invalid(format!(
+                    "{name} '{text}' is not a cursor from a previous answer (a number)"
+                ))
+            })
+        })
+        .transpose()
 }
 
-async fn list(
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn list_assets(
     State(state): State<ApiState>,
     caller: Caller,
-    params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
     caller.require_any(READERS)?;
-    let params = query_params(params)?;
-    let limit = limit_of(params.limit)?;
-    let now = OffsetDateTime::now_utc();
+    let params = params(query)?;
     let expr = parse_query(params.q.as_deref())?;
-    let as_of = params
-        .as_of
-        .as_deref()
-        .map(|text| parse_moment(text, now))
-        .transpose()?;
-    let page = blocking(move || {
-        search_page(
-            &state,
-            expr.as_ref(),
-            params.cursor.as_deref(),
-            limit,
-            as_of.as_deref(),
-            now,
-        )
-    })
-    .await?;
-    let items: Vec<AssetSummary> = page.assets.iter().map(AssetSummary::of).collect();
-    Ok(Json(
-        json!({ "items": items, "next_cursor": page.next_cursor }),
-    ))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ShowParams {
-    as_of: Option<String>,
-}
-
-async fn show(
-    State(state): State<ApiState>,
-    caller: Caller,
-    id: Result<Path<String>, PathRejection>,
-    params: Result<Query<ShowParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_any(READERS)?;
-    let id = path_id(id)?;
-    let params = query_params(params)?;
-    let now = OffsetDateTime::now_utc();
-    let as_of = params
-        .as_of
-        .as_deref()
-        .map(|text| parse_moment(text, now))
-        .transpose()?;
+    let limit = parse_limit(params.limit.as_deref())?;
+    let cursor = ci_cursor(params.cursor)?;
+    let as_of = time_param("as_of", params.as_of.as_deref())?;
+    let cmdb = state.cmdb.clone();
     blocking(move || {
-        let not_found =
-            || ApiError::not_found(format!("no asset '{id}' (asset ids look like ci-000123)"));
-        let mut asset = state.cmdb.get_asset(&id)?.ok_or_else(not_found)?;
-        if let Some(at) = &as_of {
-            let past = state.cmdb.asset_as_of(&id, at)?.ok_or_else(|| {
-                ApiError::not_found(format!("asset '{id}' did not exist yet at {at}"))
-            })?;
-            asset.inventory = past.inventory;
-            asset.header.managed = past.managed;
-        }
-        let mut value = serde_json::to_value(&asset).map_err(ApiError::internal)?;
-        value["summary"] =
-            serde_json::to_value(AssetSummary::of(&asset)).map_err(ApiError::internal)?;
-        if let Some(at) = as_of {
-            value["as_of"] = at.into();
-        }
-        Ok(Json(value))
+        cmdb.search(expr.as_ref(), cursor.as_deref(), limit, as_of.as_deref())
+            .map_err(ApiError::from)
     })
     .await
+    .map(Json)
 }
 
-async fn patch(
+pub async fn show_asset(
     State(state): State<ApiState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Json<ManagedFieldsPatch>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_any(EDITORS)?;
-    let id = path_id(id)?;
-    let Json(edit) =
-        body.map_err(|rejection| ApiError::new(INVALID_REQUEST, rejection.body_text()))?;
-    let actor = Actor::person(&caller.user);
-    let group_commit = state.group_commit.clone();
-    let asset = blocking(move || {
-        Ok(state
-            .cmdb
-            .patch_asset(&id, &edit, &actor, &crate::commands::now_rfc3339())?)
-    })
-    .await?;
-    group_commit.durable().await?;
-    tracing::info!(ci = %asset.header.id, user = %caller.user, "managed fields edited");
-    Ok(Json(
-        serde_json::to_value(&asset).map_err(ApiError::internal)?,
-    ))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HistoryParams {
-    since: Option<String>,
-    until: Option<String>,
-    /// Comma-separated entry kinds (`package_upgraded,hostname_changed`).
-    kind: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<u64>,
-}
-
-async fn history(
-    State(state): State<ApiState>,
-    caller: Caller,
-    id: Result<Path<String>, PathRejection>,
-    params: Result<Query<HistoryParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require_any(READERS)?;
     let id = path_id(id)?;
-    let params = query_params(params)?;
-    let now = OffsetDateTime::now_utc();
-    let kinds: Vec<String> = match params.kind.as_deref() {
-        None => Vec::new(),
-        Some(text) => text
-            .split(',')
-            .map(|kind| kind.trim().to_string())
-            .filter(|k| !k.is_empty())
+    let as_of = time_param("as_of", params(query)?.as_of.as_deref())?;
+    let cmdb = state.cmdb.clone();
+    blocking(move || {
+        let missing = || ApiError::not_found(format!("no asset '{id}' (ids look like ci-000123)"));
+        let mut asset = cmdb.get_asset(&id)?.ok_or_else(missing)?;
+        let Some(at) = as_of else {
+            return serde_json::to_value(&asset).map_err(ApiError::internal);
+        };
+        let past = cmdb.asset_as_of(&id, &at)?.ok_or_else(|| {
+            ApiError::not_found(format!("asset '{id}' did not exist yet at {at}"))
+        })?;
+        asset.header.managed = past.managed;
+        asset.inventory = past.inventory;
+        let mut value = serde_json::to_value(&asset).map_err(ApiError::internal)?;
+        value["as_of"] = serde_json::Value::String(at);
+        Ok(value)
+    })
+    .await
+    .map(Json)
+}
+
+pub async fn patch_asset(
+    State(state): State<ApiState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Asset>, ApiError> {
+    caller.require_any(EDITORS)?;
+    let id = path_id(id)?;
+    let encoding = check_headers(&headers)?;
+    let bytes = read_limited(&headers, body, state.limits.max_small_body_bytes).await?;
+    let patch: ManagedFieldsPatch = decode_json(&bytes, encoding, &state.limits)?;
+    let cmdb = state.cmdb.clone();
+    let actor = Actor::person(caller.user.clone());
+    let asset = blocking(move || {
+        let now = rfc3339(OffsetDateTime::now_utc());
+        cmdb.patch_asset(&id, &patch, &actor, &now)
+            .map_err(ApiError::from)
+    })
+    .await?;
+    state.group_commit.durable().await?;
+    tracing::info!(ci = %asset.header.id, user = %caller.user, "asset edited");
+    Ok(Json(asset))
+}
+
+pub async fn asset_history(
+    State(state): State<ApiState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Items<HistoryEntry>>, ApiError> {
+    caller.require_any(READERS)?;
+    let id = path_id(id)?;
+    let params = params(query)?;
+    let filter = HistoryFilter {
+        since: time_param("since", params.since.as_deref())?,
+        until: time_param("until", params.until.as_deref())?,
+        kinds: params
+            .kind
+            .iter()
+            .flat_map(|kinds| kinds.split(','))
+            .map(str::trim)
+            .filter(|kind| !kind.is_empty())
+            .map(str::to_string)
             .collect(),
     };
-    let filter = HistoryFilter {
-        since: params
-            .since
-            .as_deref()
-            .map(|t| parse_moment(t, now))
-            .transpose()?,
-        until: params
-            .until
-            .as_deref()
-            .map(|t| parse_moment(t, now))
-            .transpose()?,
-        kinds,
+    let limit = parse_limit(params.limit.as_deref())?;
+    let cursor = record_cursor("cursor", params.cursor.as_deref())?;
+    let cmdb = state.cmdb.clone();
+    let (items, next) = blocking(move || {
+        cmdb.history(&id, &filter, limit, cursor)
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(Items {
+        items,
+        next_cursor: next.map(|n| n.to_string()),
+    }))
+}
+
+/// The change feed. `next_cursor` is always set: pass it as `since` to resume, even when no event was
+/// new.
+pub async fn events(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Items<Event>>, ApiError> {
+    caller.require_any(READERS)?;
+    let params = params(query)?;
+    let since = record_cursor("since", params.since.as_deref())?.unwrap_or(0);
+    let limit = parse_limit(params.limit.as_deref())?;
+    let cmdb = state.cmdb.clone();
+    let (items, next) =
+        blocking(move || cmdb.events_since(since, limit).map_err(ApiError::from)).await?;
+    Ok(Json(Items {
+        items,
+        next_cursor: Some(next.to_string()),
+    }))
+}
+
+pub async fn list_conflicts(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Items<Conflict>>, ApiError> {
+    caller.require_any(READERS)?;
+    let all = match params(query)?.all.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(invalid(format!(
+                "all must be true or false (got '{other}')"
+            )));
+        }
     };
-    let limit = limit_of(params.limit)?;
-    let (entries, next) =
-        blocking(move || Ok(state.cmdb.history(&id, &filter, limit, params.cursor)?)).await?;
-    Ok(Json(json!({ "items": entries, "next_cursor": next })))
+    let cmdb = state.cmdb.clone();
+    let items = blocking(move || cmdb.list_conflicts(all).map_err(ApiError::from)).await?;
+    Ok(Json(Items {
+        items,
+        next_cursor: None,
+    }))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventParams {
-    since: Option<u64>,
-    limit: Option<usize>,
-}
-
-async fn events(
-    State(state): State<ApiState>,
-    caller: Caller,
-    params: Result<Query<EventParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_any(READERS)?;
-    let params = query_params(params)?;
-    let limit = limit_of(params.limit)?;
-    let (events, cursor) =
-        blocking(move || Ok(state.cmdb.events_since(params.since.unwrap_or(0), limit)?)).await?;
-    Ok(Json(json!({ "items": events, "next_cursor": cursor })))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConflictParams {
-    all: Option<bool>,
-}
-
-async fn conflicts(
-    State(state): State<ApiState>,
-    caller: Caller,
-    params: Result<Query<ConflictParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_any(READERS)?;
-    let params = query_params(params)?;
-    let conflicts =
-        blocking(move || Ok(state.cmdb.list_conflicts(params.all.unwrap_or(false))?)).await?;
-    Ok(Json(json!({ "items": conflicts })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, tag = "action", rename_all = "snake_case")]
-enum ResolveRequest {
-    Merge { into: String },
-    Split,
-}
-
-async fn resolve(
+pub async fn resolve_conflict(
     State(state): State<ApiState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Json<ResolveRequest>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Asset>, ApiError> {
     caller.require_any(EDITORS)?;
     let id = path_id(id)?;
-    let Json(request) = body.map_err(|rejection| {
-        ApiError::new(
-            INVALID_REQUEST,
-            format!("{}; send {{\"action\": \"merge\", \"into\": \"ci-…\"}} or {{\"action\": \"split\"}}", rejection.body_text()),
-        )
-    })?;
-    let resolution = match request {
-        ResolveRequest::Merge { into } => Resolution::Merge { into },
-        ResolveRequest::Split => Resolution::Split,
-    };
-    let actor = Actor::person(&caller.user);
-    let group_commit = state.group_commit.clone();
+    let encoding = check_headers(&headers)?;
+    let bytes = read_limited(&headers, body, state.limits.max_small_body_bytes).await?;
+    let resolution: Resolution = decode_json(&bytes, encoding, &state.limits)?;
+    let cmdb = state.cmdb.clone();
+    let actor = Actor::person(caller.user.clone());
     let asset = blocking(move || {
-        Ok(state
-            .cmdb
-            .resolve_conflict(&id, resolution, &actor, &crate::commands::now_rfc3339())?)
+        let now = rfc3339(OffsetDateTime::now_utc());
+        cmdb.resolve_conflict(&id, resolution, &actor, &now)
+            .map_err(ApiError::from)
     })
     .await?;
-    group_commit.durable().await?;
-    Ok(Json(
-        serde_json::to_value(&asset).map_err(ApiError::internal)?,
-    ))
+    state.group_commit.durable().await?;
+    tracing::info!(ci = %asset.header.id, user = %caller.user, "conflict resolved");
+    Ok(Json(asset))
 }
 
-/// RFC 4180 quoting: a field with a comma, quote or line break is quoted, quotes doubled.
-pub fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_string()
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+    Ndjson,
+}
+
+impl Format {
+    fn parse(text: Option<&str>) -> Result<Self, ApiError> {
+        match text {
+            None | Some("csv") => Ok(Format::Csv),
+            Some("json") => Ok(Format::Json),
+            Some("ndjson") => Ok(Format::Ndjson),
+            Some(other) => Err(invalid(format!(
+                "format must be csv, json or ndjson (got '{other}')"
+            ))),
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Ndjson => "application/x-ndjson",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+        }
     }
 }
 
-const CSV_HEADER: &str =
-    "id,hostname,serial,os,status,last_seen,first_seen,vendor,product,asset_tag,owner,location\r\n";
-
-fn csv_row(summary: &AssetSummary) -> String {
-    let fields = [
-        Some(summary.id.as_str()),
-        summary.hostname.as_deref(),
-        summary.serial.as_deref(),
-        summary.os.as_deref(),
-        Some(summary.status.as_str()),
-        Some(summary.last_seen.as_str()),
-        Some(summary.first_seen.as_str()),
-        summary.vendor.as_deref(),
-        summary.product.as_deref(),
-        summary.asset_tag.as_deref(),
-        summary.owner.as_deref(),
-        summary.location.as_deref(),
-    ];
-    let mut row: Vec<String> = fields
-        .iter()
-        .map(|field| csv_field(field.unwrap_or_default()))
-        .collect();
-    let last = row.pop().unwrap_or_default();
-    row.push(last);
-    row.join(",") + "\r\n"
+/// Appends `value` as one RFC 4180 field: quoted (with `"` doubled) when it holds a comma, a quote, a
+/// line break or leading/trailing blanks; `None` is an empty field.
+pub fn csv_field(out: &mut String, value: Option<&str>) {
+    let Some(value) = value else { return };
+    let needs_quotes = value.contains([',', '"', '\n', '\r'])
+        || value.starts_with([' ', '\t'])
+        || value.ends_with([' ', '\t']);
+    if needs_quotes {
+        out.push('"');
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(value);
+    }
 }
 
-/// `GET /api/v1/assets/export?q=…&format=csv|json|ndjson`: every match, streamed page by page so a
-/// 100,000-CI export never sits in memory.
-async fn export(
+/// One CSV record, `\r\n`-terminated.
+pub fn csv_record<'a>(fields: impl IntoIterator<Item = Option<&'a str>>) -> String {
+    let mut line = String::new();
+    for (index, field) in fields.into_iter().enumerate() {
+        if index > 0 {
+            line.push(',');
+        }
+        csv_field(&mut line, field);
+    }
+    line.push_str("\r\n");
+    line
+}
+
+fn encode_row(format: Format, item: &AssetSummary, first: bool) -> Result<String, ApiError> {
+    match format {
+        Format::Csv => Ok(csv_record(item.columns())),
+        Format::Json => {
+            let json = serde_json::to_string(item).map_err(ApiError::internal)?;
+            Ok(format!("{}\n{json}", if first { "" } else { "," }))
+        }
+        Format::Ndjson => {
+            let json = serde_json::to_string(item).map_err(ApiError::internal)?;
+            Ok(format!("{json}\n"))
+        }
+    }
+}
+
+/// The receiving end of an export, as the `Stream` axum's `Body::from_stream` reads.
+struct Chunks(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+pub async fn export_assets(
     State(state): State<ApiState>,
     caller: Caller,
-    params: Result<Query<ListParams>, QueryRejection>,
+    query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_any(READERS)?;
-    let params = query_params(params)?;
-    let format = params.format.clone().unwrap_or_else(|| "csv".into());
-    let content_type = match format.as_str() {
-        "csv" => "text/csv; charset=utf-8",
-        "json" => "application/json",
-        "ndjson" => "application/x-ndjson",
-        other => {
-            return Err(ApiError::new(
-                INVALID_REQUEST,
-                format!("format '{other}' is not one of csv, json, ndjson"),
-            ));
-        }
-    };
-    let now = OffsetDateTime::now_utc();
+    let params = params(query)?;
     let expr = parse_query(params.q.as_deref())?;
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let format = Format::parse(params.format.as_deref())?;
+    let as_of = time_param("as_of", params.as_of.as_deref())?;
+    let (sender, receiver) = mpsc::channel(EXPORT_CHANNEL);
+    let cmdb = state.cmdb.clone();
+    let user = caller.user.clone();
     tokio::task::spawn_blocking(move || {
-        let send = |text: String| sender.blocking_send(Bytes::from(text)).is_ok();
-        let opening = match format.as_str() {
-            "csv" => CSV_HEADER.to_string(),
-            "json" => "[".to_string(),
-            _ => String::new(),
+        let send = |text: String| sender.blocking_send(Ok(Bytes::from(text))).is_ok();
+        let opening = match format {
+            Format::Csv => csv_record(AssetSummary::COLUMNS.map(Some)),
+            Format::Json => "[".to_string(),
+            Format::Ndjson => String::new(),
         };
         if !send(opening) {
             return;
@@ -493,57 +460,51 @@ async fn export(
         let mut cursor: Option<String> = None;
         let mut first = true;
         loop {
-            let page = match state
-                .cmdb
-                .search(expr.as_ref(), cursor.as_deref(), EXPORT_PAGE, now)
-            {
+            let page = match cmdb.search(
+                expr.as_ref(),
+                cursor.as_deref(),
+                EXPORT_PAGE,
+                as_of.as_deref(),
+            ) {
                 Ok(page) => page,
                 Err(error) => {
-                    // Headers are gone: the client sees a truncated body, and the log says why.
-                    tracing::error!(%error, "export stopped");
+                    tracing::error!(%error, %user, "asset export failed; the response was cut short");
+                    let _ = sender.blocking_send(Err(std::io::Error::other(error.to_string())));
                     return;
                 }
             };
-            let mut chunk = String::new();
-            for asset in &page.assets {
-                let summary = AssetSummary::of(asset);
-                match format.as_str() {
-                    "csv" => chunk.push_str(&csv_row(&summary)),
-                    "json" => {
-                        if !first {
-                            chunk.push(',');
-                        }
-                        chunk.push_str(&serde_json::to_string(&summary).unwrap_or_default());
-                    }
-                    _ => {
-                        chunk.push_str(&serde_json::to_string(&summary).unwrap_or_default());
-                        chunk.push('\n');
-                    }
-                }
+            for item in &page.items {
+                let Ok(row) = encode_row(format, item, first) else {
+                    let _ = sender.blocking_send(Err(std::io::Error::other("unencodable row")));
+                    return;
+                };
                 first = false;
-            }
-            if !chunk.is_empty() && !send(chunk) {
-                return;
+                if !send(row) {
+                    // The client went away: stop searching.
+                    return;
+                }
             }
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
         }
-        if format == "json" {
-            send("]".to_string());
+        if format == Format::Json {
+            send("\n]\n".to_string());
         }
     });
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver
-            .recv()
-            .await
-            .map(|chunk| (Ok::<Bytes, Infallible>(chunk), receiver))
-    });
-    let mut response = Body::from_stream(stream).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let mut response = Body::from_stream(Chunks(receiver)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"assets.{}\"",
+        format.extension()
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
     Ok(response)
 }
 
@@ -552,29 +513,81 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_with_separators_or_quotes_are_quoted() {
-        assert_eq!(csv_field("web-01"), "web-01");
-        assert_eq!(csv_field("Dell, Inc."), "\"Dell, Inc.\"");
-        assert_eq!(csv_field("19\" rack"), "\"19\"\" rack\"");
-        assert_eq!(csv_field("a\nb"), "\"a\nb\"");
-    }
-
-    #[test]
-    fn moments_are_rfc3339_or_durations_back_from_now() {
-        let now = OffsetDateTime::parse("2026-11-27T00:00:00Z", &Rfc3339).unwrap();
+    fn csv_fields_are_quoted_only_when_needed_and_quotes_are_doubled() {
+        let line = csv_record([
+            Some("web-01"),
+            None,
+            Some("Debian GNU/Linux 12 (bookworm)"),
+            Some("Smith, Jane"),
+            Some("the \"big\" one"),
+            Some("two\nlines"),
+            Some(" padded"),
+        ]);
         assert_eq!(
-            parse_moment("2026-11-01T00:00:00Z", now).unwrap(),
-            "2026-11-01T00:00:00Z"
+            line,
+            "web-01,,Debian GNU/Linux 12 (bookworm),\"Smith, Jane\",\"the \"\"big\"\" one\",\"two\nlines\",\" padded\"\r\n"
         );
-        assert_eq!(parse_moment("7d", now).unwrap(), "2026-11-20T00:00:00Z");
-        assert!(parse_moment("last tuesday", now).is_err());
     }
 
     #[test]
-    fn a_query_that_does_not_parse_says_where() {
-        let error = parse_query(Some("hostname ~")).unwrap_err();
+    fn times_are_rfc3339_or_a_duration_before_now() {
+        let now = OffsetDateTime::parse("2026-11-26T12:00:00Z", &Rfc3339).unwrap();
+        assert_eq!(
+            parse_time("as_of", "2026-11-26T14:00:00+02:00", now).unwrap(),
+            "2026-11-26T12:00:00Z"
+        );
+        assert_eq!(
+            parse_time("since", "7d", now).unwrap(),
+            "2026-11-19T12:00:00Z"
+        );
+        assert_eq!(
+            parse_time("since", "1h30m", now).unwrap(),
+            "2026-11-26T10:30:00Z"
+        );
+        let error = parse_time("until", "yesterday", now).unwrap_err();
+        assert_eq!(error.code, INVALID_REQUEST);
+        assert!(
+            error.message.contains("until") && error.message.contains("'yesterday'"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn limits_default_to_100_and_stay_within_1_to_1000() {
+        assert_eq!(parse_limit(None).unwrap(), DEFAULT_LIMIT);
+        assert_eq!(parse_limit(Some("1000")).unwrap(), 1000);
+        for bad in ["0", "1001", "-1", "ten"] {
+            let error = parse_limit(Some(bad)).unwrap_err();
+            assert!(
+                error.message.contains("1 to 1000"),
+                "{bad}: {}",
+                error.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_query_that_does_not_parse_is_a_400_with_position_and_caret() {
+        let error = parse_query(Some("memory.total_bytes <")).unwrap_err();
         assert_eq!(error.code, INVALID_QUERY);
-        assert!(error.message.contains('^'), "{}", error.message);
-        assert!(error.message.contains("position"), "{}", error.message);
+        assert_eq!(error.status, axum::http::StatusCode::BAD_REQUEST);
+        assert!(
+            error.message.contains("at position 20")
+                && error
+                    .message
+                    .ends_with("memory.total_bytes <\n                    ^"),
+            "{}",
+            error.message
+        );
+        assert_eq!(parse_query(None).unwrap(), None);
+    }
+
+    #[test]
+    fn export_formats_parse_by_name() {
+        assert_eq!(Format::parse(None).unwrap(), Format::Csv);
+        assert_eq!(Format::parse(Some("ndjson")).unwrap(), Format::Ndjson);
+        let error = Format::parse(Some("xlsx")).unwrap_err();
+        assert!(error.message.contains("'xlsx'"), "{}", error.message);
     }
 }

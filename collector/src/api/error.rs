@@ -15,7 +15,7 @@ use census_shared::protocol::{ApiErrorBody, error_code};
 
 pub const INVALID_JSON: &str = "invalid_json";
 pub const INVALID_REQUEST: &str = "invalid_request";
-/// A query in the asset query language that does not parse (the message shows where).
+/// An asset query that does not parse; the message holds the position and a caret under it.
 pub const INVALID_QUERY: &str = "invalid_query";
 pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
 pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
@@ -37,6 +37,7 @@ pub const CODES: &[(&str, StatusCode)] = &[
     (INVALID_JSON, StatusCode::BAD_REQUEST),
     (INVALID_QUERY, StatusCode::BAD_REQUEST),
     (UNSUPPORTED_PROTOCOL, StatusCode::BAD_REQUEST),
+    (INVALID_QUERY, StatusCode::BAD_REQUEST),
     (error_code::UNAUTHENTICATED, StatusCode::UNAUTHORIZED),
     (CERTIFICATE_EXPIRED, StatusCode::UNAUTHORIZED),
     (error_code::INVALID_TOKEN, StatusCode::UNAUTHORIZED),

@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`agent`]: enrollment and the mTLS agent endpoints (renew, check-in, report).
 //! - [`admin`]: enrollment tokens and agents, behind an admin API token.
-//! - [`assets`]: asset search, detail, edits, history, events, conflicts and export for people and tools.
+//! - [`assets`]: the CMDB for asset managers: search, edits, history, events, conflicts, exports.
 //! - [`body`]: [`Limits`] and request decoding (size caps, gzip, JSON shape limits).
 //! - [`error`]: [`ApiError`](error::ApiError) and the code → status table.
 //!

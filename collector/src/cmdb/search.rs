@@ -1,168 +1,482 @@
-//! Asset search: a parsed query evaluated over CIs, with candidates fetched from secondary indexes.
+//! Query execution: the assets matching a parsed query, a page at a time, in CI id order.
 //!
-//! The query planner (`query::index_hints`) names lookups that every match must satisfy at least one of;
-//! the cheapest set is turned into CMDB index lookups, and only those candidates are decoded and
-//! evaluated. Without usable hints every CI is scanned in id order. Results are in CI id order; the
-//! cursor is the last id returned.
+//! [`Cmdb::search`] plans with [`query::index_hints`]: when a set of lookups covers every match, their
+//! CI numbers (from `cmdb_index` and the in-memory package postings) are the only candidates;
+//! otherwise every CI is scanned in key order. Either way the full expression is then evaluated with
+//! [`query::matches`] on each candidate's header and inventory, so the indexes only have to return a
+//! superset of the matches. Pages are cut by CI number: the cursor is the last id of the previous page,
+//! so a page never repeats or skips a CI that existed when the first page was read.
+//!
+//! Mapping the query's lookups onto the CMDB's indexes (the two `Lookup` enums differ): hostnames,
+//! MACs and statuses are stored lowercased and map directly; serials are stored as reported, so a serial
+//! lookup scans the serial keys comparing without case; package names are compared without case over
+//! the interned package names (rpm names such as `NetworkManager` carry capitals); an IPv4 network also
+//! covers its IPv4-mapped IPv6 addresses, as the evaluator does.
+//!
+//! # Limitations
+//! With `as_of`, the inventory and managed fields are those at that time (time travel), but status and
+//! first/last seen are today's, and no index helps (they describe today): every CI is rebuilt. A page
+//! whose matches are sparse may scan far; the cost is bounded by the number of candidates.
 
-use super::index::Lookup as IndexLookup;
-use super::model::{Asset, CiNum, ci_id, parse_ci_id};
-use super::{AssetPage, Cmdb, CmdbResult, ListFilter};
-use crate::query::{self, AssetView, Expr, Lookup as QueryLookup};
+use super::index::{self, Tag};
+use super::model::{CiHeader, CiNum, ManagedFields, Status, parse_ci_id};
+use super::{Cmdb, CmdbError, CmdbResult, SPACE_CI, SPACE_INDEX, ci_num_of_key, journal};
+use crate::query::{self, AssetView, Expr, IpNet};
+use census_shared::Inventory;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::ops::Bound;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-/// Page size when scanning all CIs without an index.
-const SCAN_PAGE: usize = 512;
+/// One asset in a search answer: the columns asset managers look at (and export).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetSummary {
+    pub id: String,
+    pub hostname: Option<String>,
+    pub serial: Option<String>,
+    /// os-release `PRETTY_NAME`, else `NAME VERSION_ID`.
+    pub os: Option<String>,
+    pub os_id: Option<String>,
+    pub os_version: Option<String>,
+    pub status: Status,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub asset_tag: Option<String>,
+    pub owner: Option<String>,
+    pub location: Option<String>,
+    pub vendor: Option<String>,
+    pub product: Option<String>,
+}
 
-/// One page of search results.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchPage {
-    pub assets: Vec<Asset>,
-    /// The id to continue after; `None` when there is nothing more.
+impl AssetSummary {
+    /// Column names, in the order of [`AssetSummary::columns`] (the CSV header).
+    pub const COLUMNS: [&'static str; 14] = [
+        "id",
+        "hostname",
+        "serial",
+        "os",
+        "os_id",
+        "os_version",
+        "status",
+        "first_seen",
+        "last_seen",
+        "asset_tag",
+        "owner",
+        "location",
+        "vendor",
+        "product",
+    ];
+
+    pub fn new(header: &CiHeader, inventory: &Inventory, managed: &ManagedFields) -> Self {
+        let os = &inventory.os;
+        let os_name = os
+            .pretty_name
+            .clone()
+            .or_else(|| match (&os.name, &os.version) {
+                (Some(name), Some(version)) => Some(format!("{name} {version}")),
+                (name, _) => name.clone(),
+            });
+        let value = |field: &Option<super::model::Attributed<String>>| {
+            field.as_ref().map(|a| a.value.clone())
+        };
+        Self {
+            id: header.id.clone(),
+            hostname: inventory.host.hostname.clone(),
+            serial: inventory.hardware.system.serial.clone(),
+            os: os_name,
+            os_id: os.id.clone(),
+            os_version: os.version.clone(),
+            status: header.status.value,
+            first_seen: header.first_seen.clone(),
+            last_seen: header.last_seen.clone(),
+            asset_tag: value(&managed.asset_tag),
+            owner: value(&managed.owner),
+            location: value(&managed.location),
+            vendor: inventory.hardware.system.vendor.clone(),
+            product: inventory.hardware.system.product.clone(),
+        }
+    }
+
+    /// The values in [`AssetSummary::COLUMNS`] order; `None` is an unknown value.
+    pub fn columns(&self) -> [Option<&str>; 14] {
+        [
+            Some(self.id.as_str()),
+            self.hostname.as_deref(),
+            self.serial.as_deref(),
+            self.os.as_deref(),
+            self.os_id.as_deref(),
+            self.os_version.as_deref(),
+            Some(self.status.as_str()),
+            Some(self.first_seen.as_str()),
+            Some(self.last_seen.as_str()),
+            self.asset_tag.as_deref(),
+            self.owner.as_deref(),
+            self.location.as_deref(),
+            self.vendor.as_deref(),
+            self.product.as_deref(),
+        ]
+    }
+}
+
+/// One page of a search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    pub items: Vec<AssetSummary>,
+    /// Pass as the cursor for the next page; `None` when there is no further match.
     pub next_cursor: Option<String>,
 }
 
-fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &Rfc3339).ok()
-}
-
-/// Whether `asset` satisfies `expr` at `now`.
-pub fn asset_matches(expr: &Expr, asset: &Asset, now: OffsetDateTime) -> bool {
-    let header = &asset.header;
-    let managed = &header.managed;
-    fn text(field: &Option<super::model::Attributed<String>>) -> Option<&str> {
-        field.as_ref().map(|a| a.value.as_str())
-    }
-    let view = AssetView {
-        inventory: Some(&asset.inventory),
-        id: Some(&header.id),
-        status: Some(header.status.value.as_str()),
-        asset_tag: text(&managed.asset_tag),
-        owner: text(&managed.owner),
-        location: text(&managed.location),
-        cost_center: text(&managed.cost_center),
-        first_seen: parse_time(&header.first_seen),
-        last_seen: parse_time(&header.last_seen),
-    };
-    query::matches(expr, &view, now)
-}
-
 impl Cmdb {
-    /// CIs matching `expr` (all CIs when `None`), after `cursor`, at most `limit`.
+    /// Assets matching `expr` (every asset when `None`) after CI `cursor`, at most `limit`, by id. With
+    /// `as_of` (RFC 3339) assets are judged as they were then and ones created later are left out;
+    /// relative times in the query count back from `as_of` instead of now.
     pub fn search(
         &self,
         expr: Option<&Expr>,
         cursor: Option<&str>,
         limit: usize,
-        now: OffsetDateTime,
-    ) -> CmdbResult<SearchPage> {
+        as_of: Option<&str>,
+    ) -> CmdbResult<Page> {
         let after = match cursor {
-            Some(id) => {
-                Some(parse_ci_id(id).ok_or_else(|| super::CmdbError::UnknownCi(id.to_string()))?)
-            }
+            Some(id) => Some(parse_ci_id(id).ok_or_else(|| CmdbError::UnknownCi(id.into()))?),
             None => None,
         };
-        let limit = limit.max(1);
-        let candidates = match expr {
-            Some(expr) => self.search_candidates(expr)?,
-            None => None,
+        let as_of = as_of
+            .map(|at| journal::parse_time(at).map(|t| (at, t)))
+            .transpose()?;
+        let now = as_of.map_or_else(OffsetDateTime::now_utc, |(_, t)| t);
+        let planned = match (expr, as_of) {
+            (Some(expr), None) => self.plan(expr)?,
+            _ => None,
         };
-        let mut assets = Vec::new();
-        let mut last_seen_num = None;
-        match candidates {
-            Some(numbers) => {
-                for number in numbers.into_iter().filter(|n| after.is_none_or(|a| *n > a)) {
-                    if assets.len() == limit {
-                        return Ok(SearchPage {
-                            next_cursor: last_seen_num.map(ci_id),
-                            assets,
-                        });
-                    }
-                    last_seen_num = Some(number);
-                    if let Some(asset) = self.asset_by_num(number)?
-                        && expr.is_none_or(|e| asset_matches(e, &asset, now))
-                    {
-                        assets.push(asset);
-                    }
-                }
+        let first = after.map_or(0, |a| a.saturating_add(1));
+        let numbers: Box<dyn Iterator<Item = CmdbResult<CiNum>> + '_> = match planned {
+            Some(candidates) => {
+                Box::new(candidates.into_iter().filter(move |n| *n >= first).map(Ok))
             }
-            None => {
-                let mut filter = ListFilter {
-                    status: None,
-                    after: after.map(ci_id),
-                };
-                loop {
-                    let AssetPage {
-                        assets: headers,
-                        next,
-                    } = self.list_assets(&filter, SCAN_PAGE)?;
-                    for header in headers {
-                        if assets.len() == limit {
-                            return Ok(SearchPage {
-                                next_cursor: last_seen_num.map(ci_id),
-                                assets,
-                            });
-                        }
-                        let Some(number) = parse_ci_id(&header.id) else {
-                            continue;
-                        };
-                        last_seen_num = Some(number);
-                        if let Some(asset) = self.asset_by_num(number)?
-                            && expr.is_none_or(|e| asset_matches(e, &asset, now))
-                        {
-                            assets.push(asset);
-                        }
-                    }
-                    match next {
-                        Some(next) => filter.after = Some(next),
-                        None => break,
-                    }
-                }
+            None => Box::new(
+                self.store
+                    .range(
+                        SPACE_CI,
+                        Bound::Included(first.to_be_bytes().to_vec()),
+                        Bound::Unbounded,
+                        false,
+                    )
+                    .map(|entry| ci_num_of_key(&entry?.0)),
+            ),
+        };
+        let mut items: Vec<AssetSummary> = Vec::new();
+        for number in numbers {
+            let Some(item) = self.candidate(number?, expr, as_of, now)? else {
+                continue;
+            };
+            if items.len() == limit {
+                // One more match exists: the page is full and a next one is worth asking for.
+                let next_cursor = items.last().map(|last| last.id.clone());
+                return Ok(Page { items, next_cursor });
             }
+            items.push(item);
         }
-        Ok(SearchPage {
-            assets,
+        Ok(Page {
+            items,
             next_cursor: None,
         })
     }
 
-    /// The CIs that may match `expr`, from the cheapest set of index lookups; `None` means scan all.
-    fn search_candidates(&self, expr: &Expr) -> CmdbResult<Option<BTreeSet<CiNum>>> {
-        let hints = query::index_hints(expr);
-        let Some(lookups) = hints.best() else {
+    /// The summary of CI `ci` when it matches (and existed at `as_of`).
+    fn candidate(
+        &self,
+        ci: CiNum,
+        expr: Option<&Expr>,
+        as_of: Option<(&str, OffsetDateTime)>,
+        now: OffsetDateTime,
+    ) -> CmdbResult<Option<AssetSummary>> {
+        let Some(header) = self.header(ci)? else {
             return Ok(None);
         };
-        let mut numbers = BTreeSet::new();
-        for lookup in lookups {
-            let ids = match lookup {
-                QueryLookup::Package(name) => {
-                    numbers.extend(
-                        self.packages_named(name)
-                            .into_iter()
-                            .map(|posting| posting.ci),
-                    );
-                    continue;
+        let (inventory, managed) = match as_of {
+            Some((at, moment)) => {
+                if journal::parse_time(&header.first_seen)? > moment {
+                    return Ok(None);
                 }
-                QueryLookup::Id(id) => vec![id.clone()],
-                QueryLookup::Hostname(name) => self.lookup(&IndexLookup::Hostname(name.clone()))?,
-                QueryLookup::HostnamePrefix(prefix) => {
-                    self.lookup(&IndexLookup::HostnamePrefix(prefix.clone()))?
+                match self.asset_as_of(&header.id, at)? {
+                    Some(state) => (state.inventory, state.managed),
+                    None => return Ok(None),
                 }
-                QueryLookup::Serial(serial) => self.lookup(&IndexLookup::Serial(serial.clone()))?,
-                QueryLookup::Ip(address) => self.lookup(&IndexLookup::Ip(*address))?,
-                QueryLookup::Network(network) => {
-                    self.lookup(&IndexLookup::Cidr(network.addr(), network.prefix()))?
-                }
-                QueryLookup::Mac(mac) => self.lookup(&IndexLookup::Mac(mac.clone()))?,
-                QueryLookup::Status(status) => match super::model::Status::parse(status) {
-                    Some(status) => self.lookup(&IndexLookup::Status(status))?,
-                    None => Vec::new(),
-                },
+            }
+            None => (
+                self.inventory_of(ci)?.unwrap_or_default(),
+                header.managed.clone(),
+            ),
+        };
+        if let Some(expr) = expr {
+            let view = AssetView {
+                inventory: Some(&inventory),
+                id: Some(&header.id),
+                status: Some(header.status.value.as_str()),
+                asset_tag: text(&managed.asset_tag),
+                owner: text(&managed.owner),
+                location: text(&managed.location),
+                cost_center: text(&managed.cost_center),
+                first_seen: journal::parse_time(&header.first_seen).ok(),
+                last_seen: journal::parse_time(&header.last_seen).ok(),
             };
-            numbers.extend(ids.iter().filter_map(|id| parse_ci_id(id)));
+            if !query::matches(expr, &view, now) {
+                return Ok(None);
+            }
         }
-        Ok(Some(numbers))
+        Ok(Some(AssetSummary::new(&header, &inventory, &managed)))
+    }
+
+    /// The sorted candidate CIs of the cheapest index plan, or `None` for a full scan.
+    fn plan(&self, expr: &Expr) -> CmdbResult<Option<Vec<CiNum>>> {
+        let hints = query::index_hints(expr);
+        let Some(set) = hints.best() else {
+            return Ok(None);
+        };
+        let mut candidates = BTreeSet::new();
+        for lookup in set {
+            candidates.extend(self.lookup_candidates(lookup)?);
+        }
+        Ok(Some(candidates.into_iter().collect()))
+    }
+
+    /// The CIs one query lookup may match: a superset of the true matches.
+    fn lookup_candidates(&self, lookup: &query::Lookup) -> CmdbResult<Vec<CiNum>> {
+        use index::Lookup as Index;
+        let by_index = |lookups: Vec<Index>| -> CmdbResult<Vec<CiNum>> {
+            let mut cis = Vec::new();
+            for lookup in &lookups {
+                cis.extend(self.lookup(lookup)?.iter().filter_map(|id| parse_ci_id(id)));
+            }
+            Ok(cis)
+        };
+        match lookup {
+            query::Lookup::Package(name) => Ok(self.packages_named_ignore_case(name)),
+            query::Lookup::Hostname(name) => by_index(vec![Index::Hostname(name.clone())]),
+            query::Lookup::HostnamePrefix(prefix) => {
+                by_index(vec![Index::HostnamePrefix(prefix.clone())])
+            }
+            query::Lookup::Serial(serial) => self.serials_ignore_case(serial),
+            query::Lookup::Ip(ip) => by_index(vec![Index::Ip(*ip)]),
+            query::Lookup::Network(net) => by_index(network_lookups(*net)),
+            query::Lookup::Mac(mac) => by_index(vec![Index::Mac(mac.clone())]),
+            query::Lookup::Status(name) => match Status::parse(name) {
+                Some(status) => by_index(vec![Index::Status(status)]),
+                // No CI has a status the CMDB does not know.
+                None => Ok(Vec::new()),
+            },
+            query::Lookup::Id(id) => match parse_ci_id(&id.to_ascii_lowercase()) {
+                Some(ci) => Ok(self.header(ci)?.map(|_| ci).into_iter().collect()),
+                None => Ok(Vec::new()),
+            },
+        }
+    }
+
+    /// CIs holding a package whose name equals `name` ignoring ASCII case.
+    fn packages_named_ignore_case(&self, name: &str) -> Vec<CiNum> {
+        let names: BTreeSet<String> = {
+            let interner = self.interner();
+            (0..interner.len() as u32)
+                .filter_map(|id| interner.get(id))
+                .filter(|package| package.name.eq_ignore_ascii_case(name))
+                .map(|package| package.name.clone())
+                .collect()
+        };
+        names
+            .iter()
+            .flat_map(|name| self.packages_named(name))
+            .map(|posting| posting.ci)
+            .collect()
+    }
+
+    /// CIs with any serial equal to `serial` ignoring ASCII case and surrounding blanks (serial keys
+    /// keep the reported case, so this reads every serial key: far cheaper than decoding every CI).
+    fn serials_ignore_case(&self, serial: &str) -> CmdbResult<Vec<CiNum>> {
+        let wanted = serial.trim();
+        let mut cis = Vec::new();
+        for entry in self.store.scan_prefix(SPACE_INDEX, &[Tag::Serial as u8]) {
+            let (key, _) = entry?;
+            // Key: tag, value, 0x00, ci (8 bytes).
+            let value = key.get(1..key.len().saturating_sub(9)).unwrap_or_default();
+            if value.eq_ignore_ascii_case(wanted.as_bytes()) {
+                cis.extend(index::ci_of_key(&key));
+            }
+        }
+        Ok(cis)
+    }
+}
+
+fn text(field: &Option<super::model::Attributed<String>>) -> Option<&str> {
+    field.as_ref().map(|a| a.value.as_str())
+}
+
+/// The index lookups covering `net`: an IPv4 network also covers its IPv4-mapped IPv6 addresses.
+fn network_lookups(net: IpNet) -> Vec<index::Lookup> {
+    let mut lookups = vec![index::Lookup::Cidr(net.addr(), net.prefix())];
+    if let IpAddr::V4(v4) = net.addr() {
+        lookups.push(index::Lookup::Cidr(
+            IpAddr::V6(v4.to_ipv6_mapped()),
+            net.prefix() + 96,
+        ));
+    }
+    lookups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{Harness, nic, packages, server, t};
+    use super::*;
+
+    fn ids(page: &Page) -> Vec<&str> {
+        page.items.iter().map(|item| item.id.as_str()).collect()
+    }
+
+    fn search(harness: &Harness, q: &str) -> Vec<String> {
+        let expr = query::parse(q).unwrap();
+        let page = harness.cmdb.search(Some(&expr), None, 1000, None).unwrap();
+        assert_eq!(page.next_cursor, None, "{q}");
+        ids(&page).into_iter().map(str::to_string).collect()
+    }
+
+    /// What a full scan finds: the reference the index plans must agree with.
+    fn scanned(harness: &Harness, q: &str) -> Vec<String> {
+        let expr = query::parse(q).unwrap();
+        let mut found = Vec::new();
+        for ci in 1..=10 {
+            let item = harness
+                .cmdb
+                .candidate(ci, Some(&expr), None, OffsetDateTime::now_utc())
+                .unwrap();
+            found.extend(item.map(|item| item.id));
+        }
+        found
+    }
+
+    fn fleet(harness: &mut Harness) -> [String; 3] {
+        let mut web1 = server("web-01", Some("SRV-A1"), None, "m-1", "52:54:00:00:00:01");
+        web1.network.interfaces = vec![nic("eno1", "52:54:00:00:00:01", "10.1.2.3")];
+        let mut web2 = server("web-02", Some("SRV-B2"), None, "m-2", "52:54:00:00:00:02");
+        web2.network.interfaces = vec![nic("eno1", "52:54:00:00:00:02", "::ffff:10.1.9.9")];
+        web2.software.packages = packages(&[("openssl", "3.0.11")]);
+        let mut db1 = server("db-01", Some("SRV-C3"), None, "m-3", "52:54:00:00:00:03");
+        db1.network.interfaces = vec![nic("eno1", "52:54:00:00:00:03", "192.168.1.5")];
+        db1.software.packages[0].manager = "rpm".into();
+        db1.software
+            .packages
+            .push(census_shared::inventory::Package {
+                manager: "rpm".into(),
+                name: "NetworkManager".into(),
+                version: "1.46".into(),
+                ..Default::default()
+            });
+        [
+            harness.ci("agt-web1", &web1, &t(0)),
+            harness.ci("agt-web2", &web2, &t(1)),
+            harness.ci("agt-db1", &db1, &t(2)),
+        ]
+    }
+
+    #[test]
+    fn index_plans_find_exactly_what_a_full_scan_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut harness = Harness::new(&dir);
+        let [web1, web2, db1] = fleet(&mut harness);
+        let cases: &[(&str, Vec<&String>)] = &[
+            ("package:openssl version<3.0.7", vec![&web1, &db1]),
+            ("package:OpenSSL version<3.0.7 manager=dpkg", vec![&web1]),
+            ("package:networkmanager", vec![&db1]),
+            ("ip in 10.1.0.0/16", vec![&web1, &web2]),
+            ("ip = 192.168.1.5", vec![&db1]),
+            ("hostname ~ \"WEB-*\"", vec![&web1, &web2]),
+            ("hostname = db-01 or serial = srv-a1", vec![&web1, &db1]),
+            ("serial = srv-b2", vec![&web2]),
+            ("mac = 52-54-00-00-00-03", vec![&db1]),
+            (
+                "status = in_use and not hostname = web-01",
+                vec![&web2, &db1],
+            ),
+            ("status = active", vec![]),
+            (&format!("id = {}", web2.to_uppercase()), vec![&web2]),
+            ("id = ci-999999", vec![]),
+            ("memory.total_bytes >= 32GiB", vec![&web1, &web2, &db1]),
+        ];
+        for (q, expected) in cases {
+            let expected: Vec<String> = expected.iter().map(|id| id.to_string()).collect();
+            assert_eq!(search(&harness, q), expected, "{q}");
+            assert_eq!(scanned(&harness, q), expected, "{q} (scan)");
+        }
+    }
+
+    #[test]
+    fn pages_follow_the_cursor_without_repeats_or_gaps_and_the_last_has_no_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut harness = Harness::new(&dir);
+        let all = fleet(&mut harness);
+        for expr in [None, Some(query::parse("has hostname").unwrap())] {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = harness
+                    .cmdb
+                    .search(expr.as_ref(), cursor.as_deref(), 2, None)
+                    .unwrap();
+                seen.extend(ids(&page).into_iter().map(str::to_string));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, all);
+        }
+        let error = harness
+            .cmdb
+            .search(None, Some("page-2"), 2, None)
+            .unwrap_err();
+        assert!(
+            matches!(error, CmdbError::UnknownCi(ref id) if id == "page-2"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn as_of_judges_assets_as_they_were_and_leaves_out_later_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut harness = Harness::new(&dir);
+        let [web1, _, _] = fleet(&mut harness);
+        let mut upgraded = server("web-01", Some("SRV-A1"), None, "m-1", "52:54:00:00:00:01");
+        upgraded.network.interfaces = vec![nic("eno1", "52:54:00:00:00:01", "10.1.2.3")];
+        upgraded.software.packages = packages(&[("openssl", "3.0.13")]);
+        harness.ci("agt-web1", &upgraded, &t(30));
+        let old = query::parse("package:openssl version<3.0.7 hostname=web-01").unwrap();
+        let now = harness.cmdb.search(Some(&old), None, 10, None).unwrap();
+        assert!(now.items.is_empty());
+        let then = harness
+            .cmdb
+            .search(Some(&old), None, 10, Some(&t(10)))
+            .unwrap();
+        assert_eq!(ids(&then), [web1.as_str()]);
+        let first = harness.cmdb.search(None, None, 10, Some(&t(0))).unwrap();
+        assert_eq!(ids(&first), [web1.as_str()], "the others appeared later");
+        let error = harness
+            .cmdb
+            .search(None, None, 10, Some("yesterday"))
+            .unwrap_err();
+        assert!(matches!(error, CmdbError::Timestamp(_)), "{error}");
+    }
+
+    #[test]
+    fn ipv4_networks_also_cover_mapped_ipv6_addresses() {
+        let net = IpNet::new("10.1.0.0".parse().unwrap(), 16).unwrap();
+        assert_eq!(
+            network_lookups(net),
+            [
+                index::Lookup::Cidr("10.1.0.0".parse().unwrap(), 16),
+                index::Lookup::Cidr("::ffff:10.1.0.0".parse().unwrap(), 112),
+            ]
+        );
+        let net = IpNet::new("fd00::".parse().unwrap(), 8).unwrap();
+        assert_eq!(network_lookups(net).len(), 1);
     }
 }
