@@ -76,24 +76,6 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// 403 unless the caller has one of `roles`.
-    pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            let names: Vec<String> = roles
-                .iter()
-                .map(|role| role_name(*role).to_string())
-                .collect();
-            Err(ApiError::forbidden(format!(
-                "this needs one of the roles {}; user '{}' has '{}'",
-                names.join(", "),
-                self.user,
-                role_name(self.role)
-            )))
-        }
-    }
-
     /// 403 unless the caller has `role`.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role == role {

@@ -37,7 +37,6 @@ pub const CODES: &[(&str, StatusCode)] = &[
     (INVALID_JSON, StatusCode::BAD_REQUEST),
     (INVALID_QUERY, StatusCode::BAD_REQUEST),
     (UNSUPPORTED_PROTOCOL, StatusCode::BAD_REQUEST),
-    (INVALID_QUERY, StatusCode::BAD_REQUEST),
     (error_code::UNAUTHENTICATED, StatusCode::UNAUTHORIZED),
     (CERTIFICATE_EXPIRED, StatusCode::UNAUTHORIZED),
     (error_code::INVALID_TOKEN, StatusCode::UNAUTHORIZED),
