@@ -6,6 +6,7 @@
 //! - [`admin`]: enrollment tokens and agents, behind an admin API token.
 //! - [`body`]: [`Limits`] and request decoding (size caps, gzip, JSON shape limits).
 //! - [`error`]: [`ApiError`](error::ApiError) and the code → status table.
+//! - [`itsm`]: incidents, changes, problems, relationships, impact, unauthorized changes, audit.
 //!
 //! Handlers decode, call domain functions (`ingest`, `enrollment`, `auth`) and encode; synchronous store
 //! work runs on the blocking pool so the async workers stay free for I/O.
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod agent;
 pub mod body;
 pub mod error;
+pub mod itsm;
 
 pub use body::Limits;
 
@@ -96,6 +98,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/agents", get(admin::list_agents))
         .route("/api/v1/agents/{id}/approve", post(admin::approve_agent))
         .route("/api/v1/agents/{id}/revoke", post(admin::revoke_agent))
+        .merge(itsm::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
