@@ -7,7 +7,9 @@
 //!
 //! Reports from one agent are applied one at a time (a striped lock); different agents run in parallel.
 //! With a CMDB attached ([`Ingest::with_cmdb`]), every applied report (changed or not) is handed to it and
-//! its CI writes join the report's batch: one commit holds the agent state and the CI change.
+//! its CI writes join the report's batch: one commit holds the agent state and the CI change. Right
+//! after that commit, the changes the report made are checked for unauthorized ones (ITSM flags commit
+//! their own batch; see [`crate::itsm::cmdb_directory`]).
 
 use crate::cmdb::{CiOutcome, Cmdb, CmdbError};
 use crate::store::{Batch, Store, StoreError};
@@ -225,7 +227,13 @@ impl Ingest {
             );
         }
         let ci = match &self.cmdb {
-            Some(cmdb) => Some(cmdb.apply_report(batch, agent_id, &inventory, changed, now)?),
+            Some(cmdb) => {
+                let outcome = cmdb.apply_report(batch, agent_id, &inventory, changed, now)?;
+                if changed && let Some(ci) = outcome.ci() {
+                    self.flag_unauthorized(cmdb, ci, now);
+                }
+                Some(outcome)
+            }
             None => {
                 self.store.commit(batch)?;
                 None
@@ -237,6 +245,20 @@ impl Ingest {
             changed,
             ci,
         })
+    }
+}
+
+impl Ingest {
+    /// Evaluates the changes the report just committed on `ci` against the approved changes
+    /// ([`crate::itsm::cmdb_directory::flag_report_changes`]). Runs after the report's commit and
+    /// before the caller's group commit, so the flags are durable when the agent is answered. A failure
+    /// is logged, not returned: the report itself is applied and must be acknowledged.
+    fn flag_unauthorized(&self, cmdb: &Arc<Cmdb>, ci: &str, now: &str) {
+        if let Err(error) =
+            crate::itsm::cmdb_directory::flag_report_changes(cmdb, self.store.as_ref(), ci, now)
+        {
+            tracing::error!(%error, ci, "checking the report's changes for unauthorized ones failed");
+        }
     }
 }
 

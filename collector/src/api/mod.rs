@@ -7,6 +7,7 @@
 //! - [`assets`]: the CMDB for asset managers: search, edits, history, events, conflicts, exports.
 //! - [`body`]: [`Limits`] and request decoding (size caps, gzip, JSON shape limits).
 //! - [`error`]: [`ApiError`](error::ApiError) and the code → status table.
+//! - [`itsm`]: incidents, changes, problems, relationships, impact, unauthorized changes, audit.
 //!
 //! Handlers decode, call domain functions (`ingest`, `enrollment`, `auth`) and encode; synchronous store
 //! work runs on the blocking pool so the async workers stay free for I/O.
@@ -16,6 +17,7 @@ pub mod agent;
 pub mod assets;
 pub mod body;
 pub mod error;
+pub mod itsm;
 
 pub use body::Limits;
 
@@ -99,6 +101,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/agents/{id}/approve", post(admin::approve_agent))
         .route("/api/v1/agents/{id}/revoke", post(admin::revoke_agent))
         .merge(assets::routes())
+        .merge(itsm::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -26,6 +26,8 @@ pub trait CiDirectory: Send + Sync {
 pub enum DiscoveredChangeKind {
     PackageInstalled,
     PackageUpgraded,
+    /// A package moved to an older version (a rollback is a change too).
+    PackageDowngraded,
     PackageRemoved,
     HardwareChanged,
     OsUpgraded,

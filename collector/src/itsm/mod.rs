@@ -14,7 +14,8 @@
 //! - [`incident`], [`change`], [`problem`]: the records, their state machines and operations.
 //! - [`cis`]: adding and removing the CIs a record is about; [`collision`]: overlapping change windows.
 //! - [`relationship`]: typed links between CIs; [`impact`]: transitive impact over them.
-//! - [`directory`]: [`CiDirectory`], the CMDB facts this module needs, and an in-memory implementation.
+//! - [`directory`]: [`CiDirectory`], the CMDB facts this module needs, and an in-memory implementation;
+//!   [`cmdb_directory`]: the implementation over the CMDB, and the flagging of each report's changes.
 //! - [`context`]: the incident context view and the per-CI record view.
 //! - [`unauthorized`]: discovered changes no approved change covers.
 //!
@@ -29,6 +30,7 @@
 pub mod audit;
 pub mod change;
 pub mod cis;
+pub mod cmdb_directory;
 pub mod collision;
 pub mod context;
 pub mod directory;
