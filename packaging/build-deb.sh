@@ -16,9 +16,10 @@ while [ $# -gt 0 ]; do
     *) echo "usage: packaging/build-deb.sh [--profile release|dev] [--out DIR]" >&2; exit 2 ;;
   esac
 done
+# Release packages get xz like Debian's own; CI's throwaway dev packages only need to be fast to build.
 case "$profile" in
-  release) bindir=target/release ;;
-  dev) bindir=target/debug ;;
+  release) bindir=target/release; compression=(-Zxz) ;;
+  dev) bindir=target/debug; compression=(-Zgzip -z1) ;;
   *) echo "--profile is release or dev, not '$profile'" >&2; exit 2 ;;
 esac
 
@@ -56,7 +57,7 @@ Priority: optional
 Homepage: https://example.invalid/census
 Description: $description
 CONTROL
-  dpkg-deb --build --root-owner-group "$stage" "$out/${name}_${version}_${arch}.deb" >/dev/null
+  dpkg-deb --build --root-owner-group "${compression[@]}" "$stage" "$out/${name}_${version}_${arch}.deb" >/dev/null
   rm -rf "$stage"
   echo "$out/${name}_${version}_${arch}.deb"
 }
