@@ -16,6 +16,7 @@
 //! - [`itsm`]: incidents, changes, problems, CI relationships, impact, unauthorized-change detection.
 //! - [`store`]: the storage trait and its engines (sled on disk, memory for tests), and group commit.
 //! - [`secret`]: random ids, bearer secrets and their stored hashes.
+//! - [`metrics`]: Prometheus counters and histograms (atomics) and scrape-time gauges.
 //! - [`query`]: the asset query language (parse, evaluate, plan index lookups).
 //!
 //! Data flows agent report → `api` (decode, authenticate, limit) → ingest → reconcile → store → query.
@@ -31,6 +32,7 @@ pub mod enrollment;
 pub mod ingest;
 pub mod itsm;
 pub mod logging;
+pub mod metrics;
 pub mod pki;
 pub mod query;
 pub mod secret;

@@ -6,6 +6,7 @@
 //! - [`admin`]: enrollment tokens and agents, behind an admin API token.
 //! - [`body`]: [`Limits`] and request decoding (size caps, gzip, JSON shape limits).
 //! - [`error`]: [`ApiError`](error::ApiError) and the code → status table.
+//! - [`ops`]: `/readyz`, `/metrics`, and the request-id / logging / counting layer around every route.
 //!
 //! Handlers decode, call domain functions (`ingest`, `enrollment`, `auth`) and encode; synchronous store
 //! work runs on the blocking pool so the async workers stay free for I/O.
@@ -14,11 +15,13 @@ pub mod admin;
 pub mod agent;
 pub mod body;
 pub mod error;
+pub mod ops;
 
 pub use body::Limits;
 
 use crate::cmdb::Cmdb;
 use crate::ingest::Ingest;
+use crate::metrics::Metrics;
 use crate::pki::CertificateAuthority;
 use crate::store::Store;
 use crate::store::group_commit::GroupCommit;
@@ -46,6 +49,8 @@ pub struct ApiState {
     pub agent_cert_validity: Duration,
     /// Permits for reports in progress; see [`Limits::max_concurrent_reports`].
     pub report_slots: Arc<Semaphore>,
+    /// Counters the request path updates (see [`crate::metrics`]).
+    pub metrics: Arc<Metrics>,
 }
 
 impl ApiState {
@@ -67,6 +72,7 @@ impl ApiState {
             limits,
             require_approval,
             agent_cert_validity,
+            metrics: Arc::new(Metrics::default()),
         }
     }
 }
@@ -96,11 +102,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/agents", get(admin::list_agents))
         .route("/api/v1/agents/{id}/approve", post(admin::approve_agent))
         .route("/api/v1/agents/{id}/revoke", post(admin::revoke_agent))
+        .merge(ops::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.limits.request_timeout,
             request_timeout,
+        ))
+        // Outermost, so that timeouts and fallbacks get a request id and are counted too. Routes
+        // added after this line would miss it: merge new routes above.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            ops::observe,
         ))
         .with_state(state)
 }
