@@ -1,6 +1,7 @@
 //! census-collector: receives agent reports over HTTPS and keeps the configuration database.
 //!
 //! # Layout
+//! - [`backup`]: the backup file format (database snapshot + data dir keys), read and write.
 //! - [`cli`]: every subcommand and flag of `census-collector`.
 //! - [`commands`]: what each subcommand does (init, serve, admin operations on a stopped or running collector).
 //! - [`config`]: `collector.toml`: keys, defaults, validation reporting every problem at once.
@@ -23,6 +24,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod cmdb;
 pub mod commands;

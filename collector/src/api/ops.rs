@@ -5,15 +5,17 @@
 //!   authentication, like `/healthz`: load balancers and orchestrators probe it.
 //! - `GET /metrics`: Prometheus text. Open without a token to loopback clients (a Prometheus or node
 //!   exporter on the collector's host); from anywhere else it needs an API token of any role.
+//! - `GET /api/v1/admin/backup` (admin): a consistent database snapshot for `census-collector backup`.
 //! - [`observe`]: every response carries `x-request-id` (the client's, when it sent a sane one, else a
 //!   new one) and runs inside a `request` span (method, route template, request id, agent id when
 //!   known); one event per request records status and latency, and the request counter moves.
 
 use super::error::ApiError;
 use super::{ApiState, blocking};
-use crate::auth::Caller;
+use crate::auth::{Caller, Role};
 use crate::cmdb::SPACE_META;
 use crate::metrics::{Gauges, Metrics};
+use crate::secret::now_rfc3339;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -27,6 +29,7 @@ use tracing::Instrument;
 
 pub const PATH_READY: &str = "/readyz";
 pub const PATH_METRICS: &str = "/metrics";
+pub const PATH_BACKUP: &str = "/api/v1/admin/backup";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// How long each readiness check may take before the collector counts as not ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,6 +45,30 @@ pub fn routes() -> Router<ApiState> {
     Router::new()
         .route(PATH_READY, get(ready))
         .route(PATH_METRICS, get(metrics))
+        .route(PATH_BACKUP, get(backup))
+}
+
+/// A database snapshot in the backup format (no data dir files: the `backup` command adds them).
+/// Admin role. Writes pause while the store is read, not while the answer is sent.
+async fn backup(State(state): State<ApiState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let store = state.store.clone();
+    let bytes = blocking(move || {
+        let mut out = Vec::new();
+        crate::backup::write(&mut out, &[], store.as_ref(), &now_rfc3339())
+            .map_err(ApiError::internal)?;
+        Ok(out)
+    })
+    .await?;
+    tracing::info!(user = %caller.user, bytes = bytes.len(), "database snapshot sent");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn ready(State(state): State<ApiState>) -> Response {
