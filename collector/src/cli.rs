@@ -58,6 +58,25 @@ pub enum Command {
     /// List, approve and revoke enrolled agents.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Write a consistent backup (database and key files) while the collector runs or is stopped.
+    /// The file holds the CA private key: it is created 0600; keep it secret.
+    Backup(BackupArgs),
+    /// Restore a backup into an empty data directory (checks its checksum and versions first).
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to create (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file written by `census-collector backup`.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +162,8 @@ mod tests {
             "census-collector enroll-token create --data-dir /tmp/d --ttl 24h --max-uses 50 --note rack-12",
             "census-collector enroll-token list --data-dir /tmp/d",
             "census-collector agent approve agt-abc --data-dir /tmp/d",
+            "census-collector backup --out /tmp/census.backup --data-dir /tmp/d",
+            "census-collector restore --from /tmp/census.backup --data-dir /tmp/new",
         ] {
             let parsed = Cli::try_parse_from(line.split_whitespace());
             assert!(parsed.is_ok(), "{line}: {}", parsed.unwrap_err());

@@ -1,6 +1,7 @@
 //! census-collector: receives agent reports over HTTPS and keeps the configuration database.
 //!
 //! # Layout
+//! - [`backup`]: the backup file format (database snapshot + data dir keys), read and write.
 //! - [`cli`]: every subcommand and flag of `census-collector`.
 //! - [`commands`]: what each subcommand does (init, serve, admin operations on a stopped or running collector).
 //! - [`config`]: `collector.toml`: keys, defaults, validation reporting every problem at once.
@@ -16,12 +17,14 @@
 //! - [`itsm`]: incidents, changes, problems, CI relationships, impact, unauthorized-change detection.
 //! - [`store`]: the storage trait and its engines (sled on disk, memory for tests), and group commit.
 //! - [`secret`]: random ids, bearer secrets and their stored hashes.
+//! - [`metrics`]: Prometheus counters and histograms (atomics) and scrape-time gauges.
 //! - [`query`]: the asset query language (parse, evaluate, plan index lookups).
 //!
 //! Data flows agent report → `api` (decode, authenticate, limit) → ingest → reconcile → store → query.
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod cmdb;
 pub mod commands;
@@ -31,6 +34,7 @@ pub mod enrollment;
 pub mod ingest;
 pub mod itsm;
 pub mod logging;
+pub mod metrics;
 pub mod pki;
 pub mod query;
 pub mod secret;

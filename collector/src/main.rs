@@ -65,6 +65,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::EnrollToken(command) => runtime.block_on(enroll_token(&config, command)),
         Command::Agent(command) => runtime.block_on(agent(&config, command)),
+        Command::Backup(args) => {
+            let data_dir = commands::initialised_data_dir(&config)?;
+            let summary = runtime.block_on(commands::backup::backup(&data_dir, &args.out))?;
+            let how = if summary.online {
+                "from the running collector"
+            } else {
+                "directly (the collector is stopped)"
+            };
+            println!(
+                "Backup written to {} {how}: schema {}, {}. It holds the CA key: keep it secret.",
+                args.out.display(),
+                summary.header.schema_version,
+                summary.header.created_at
+            );
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let data_dir = DataDir::new(&config.data_dir);
+            let header = commands::backup::restore(&args.from, &data_dir)?;
+            println!(
+                "Restored the backup of {} into {}.",
+                header.created_at,
+                data_dir.root().display()
+            );
+            println!(
+                "Next: census-collector serve --data-dir {}",
+                data_dir.root().display()
+            );
+            Ok(())
+        }
     }
 }
 

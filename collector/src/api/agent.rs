@@ -10,6 +10,7 @@ use super::body::{Limits, check_headers, check_list, decode_json, read_limited};
 use super::error::{ApiError, CERTIFICATE_EXPIRED, UNSUPPORTED_PROTOCOL};
 use super::{ApiState, blocking};
 use crate::enrollment::agents::{self, AgentRecord, EnrollOptions};
+use crate::metrics::LabelledCounters;
 use crate::pki::certificate_identity;
 use crate::secret::{now_rfc3339, rfc3339};
 use crate::tls::ClientCertificate;
@@ -21,8 +22,9 @@ use axum::http::request::Parts;
 use census_shared::Inventory;
 use census_shared::protocol::{
     AgentStatus, CheckIn, CheckInResponse, EnrollRequest, EnrollResponse, PROTOCOL_VERSION,
-    RenewRequest, RenewResponse, Report, ReportBody, ReportResponse, error_code,
+    RenewRequest, RenewResponse, Report, ReportBody, ReportOutcome, ReportResponse, error_code,
 };
+use std::time::Instant;
 use time::OffsetDateTime;
 
 /// An enrolled agent that may report (status `active`).
@@ -90,6 +92,7 @@ fn identify(parts: &Parts, state: &ApiState) -> Result<AgentRecord, ApiError> {
     let agent_id = identity.common_name.ok_or_else(|| {
         ApiError::unauthenticated("the client certificate names no agent; enroll again")
     })?;
+    tracing::Span::current().record("agent_id", agent_id.as_str());
     let record = agents::get(state.store.as_ref(), &agent_id)?.ok_or_else(|| {
         ApiError::unauthenticated(format!(
             "agent {agent_id} is unknown to this collector; enroll again"
@@ -118,6 +121,20 @@ fn check_protocol(version: u32) -> Result<(), ApiError> {
 
 pub async fn enroll(
     State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    let result = enroll_agent(&state, headers, body).await;
+    let status = match &result {
+        Ok(Json(answer)) => status_name(answer.status),
+        Err(_) => "refused",
+    };
+    count(&state.metrics.enrollments, status, &result);
+    result
+}
+
+async fn enroll_agent(
+    state: &ApiState,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<EnrollResponse>, ApiError> {
@@ -178,7 +195,27 @@ pub async fn renew(
 
 pub async fn check_in(
     State(state): State<ApiState>,
-    ActiveAgent(agent): ActiveAgent,
+    agent: Result<ActiveAgent, ApiError>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<CheckInResponse>, ApiError> {
+    let result = match agent {
+        Ok(ActiveAgent(agent)) => check_in_agent(&state, agent, headers, body).await,
+        Err(error) => Err(error),
+    };
+    let outcome = match &result {
+        Ok(Json(CheckInResponse::Unchanged)) => "unchanged",
+        Ok(Json(CheckInResponse::Duplicate)) => "duplicate",
+        Ok(Json(CheckInResponse::SendReport { .. })) => "send_report",
+        Err(_) => "refused",
+    };
+    count(&state.metrics.checkins, outcome, &result);
+    result
+}
+
+async fn check_in_agent(
+    state: &ApiState,
+    agent: AgentRecord,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<CheckInResponse>, ApiError> {
@@ -198,7 +235,46 @@ pub async fn check_in(
 
 pub async fn report(
     State(state): State<ApiState>,
-    ActiveAgent(agent): ActiveAgent,
+    agent: Result<ActiveAgent, ApiError>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<ReportResponse>, ApiError> {
+    let started = Instant::now();
+    let result = match agent {
+        Ok(ActiveAgent(agent)) => report_agent(&state, agent, headers, body).await,
+        Err(error) => Err(error),
+    };
+    state.metrics.ingest_seconds.observe(started.elapsed());
+    let outcome = match &result {
+        Ok(Json(answer)) => match answer.outcome {
+            ReportOutcome::Applied => "applied",
+            ReportOutcome::Duplicate => "duplicate",
+        },
+        Err(_) => "refused",
+    };
+    count(&state.metrics.reports, outcome, &result);
+    result
+}
+
+/// Counts `outcome`, with the error code as `reason` for refusals.
+fn count<T>(counters: &LabelledCounters, outcome: &str, result: &Result<T, ApiError>) {
+    match result {
+        Ok(_) => counters.inc(&[("outcome", outcome)]),
+        Err(error) => counters.inc(&[("outcome", outcome), ("reason", error.code)]),
+    }
+}
+
+fn status_name(status: AgentStatus) -> &'static str {
+    match status {
+        AgentStatus::Active => "active",
+        AgentStatus::Pending => "pending",
+        AgentStatus::Revoked => "revoked",
+    }
+}
+
+async fn report_agent(
+    state: &ApiState,
+    agent: AgentRecord,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ReportResponse>, ApiError> {

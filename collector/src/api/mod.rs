@@ -8,6 +8,7 @@
 //! - [`body`]: [`Limits`] and request decoding (size caps, gzip, JSON shape limits).
 //! - [`error`]: [`ApiError`](error::ApiError) and the code → status table.
 //! - [`itsm`]: incidents, changes, problems, relationships, impact, unauthorized changes, audit.
+//! - [`ops`]: `/readyz`, `/metrics`, and the request-id / logging / counting layer around every route.
 //!
 //! Handlers decode, call domain functions (`ingest`, `enrollment`, `auth`) and encode; synchronous store
 //! work runs on the blocking pool so the async workers stay free for I/O.
@@ -18,11 +19,13 @@ pub mod assets;
 pub mod body;
 pub mod error;
 pub mod itsm;
+pub mod ops;
 
 pub use body::Limits;
 
 use crate::cmdb::Cmdb;
 use crate::ingest::Ingest;
+use crate::metrics::Metrics;
 use crate::pki::CertificateAuthority;
 use crate::store::Store;
 use crate::store::group_commit::GroupCommit;
@@ -50,6 +53,8 @@ pub struct ApiState {
     pub agent_cert_validity: Duration,
     /// Permits for reports in progress; see [`Limits::max_concurrent_reports`].
     pub report_slots: Arc<Semaphore>,
+    /// Counters the request path updates (see [`crate::metrics`]).
+    pub metrics: Arc<Metrics>,
 }
 
 impl ApiState {
@@ -71,6 +76,7 @@ impl ApiState {
             limits,
             require_approval,
             agent_cert_validity,
+            metrics: Arc::new(Metrics::default()),
         }
     }
 }
@@ -102,11 +108,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/agents/{id}/revoke", post(admin::revoke_agent))
         .merge(assets::routes())
         .merge(itsm::routes())
+        .merge(ops::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.limits.request_timeout,
             request_timeout,
+        ))
+        // Outermost, so that timeouts and fallbacks get a request id and are counted too. Routes
+        // added after this line would miss it: merge new routes above.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            ops::observe,
         ))
         .with_state(state)
 }

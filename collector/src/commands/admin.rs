@@ -196,6 +196,34 @@ impl Remote {
         })
     }
 
+    /// GETs `path` and returns the raw body (a backup snapshot).
+    pub async fn download(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let url = format!("{}{path}", self.url);
+        let response = self
+            .client
+            .get(&url)
+            .bearer_auth(&self.token)
+            // A snapshot of a large database takes longer than an admin call.
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .with_context(|| {
+                format!("calling the running collector at {url} (is it still running?)")
+            })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .context("reading the collector's answer")?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ApiErrorBody>(&bytes)
+                .map(|error| format!("{} ({})", error.message, error.code))
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(anyhow!("the collector answered {status}: {message}"));
+        }
+        Ok(bytes.to_vec())
+    }
+
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,

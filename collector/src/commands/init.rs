@@ -39,6 +39,8 @@ pub fn run(data_dir: &DataDir, hostnames: &[String]) -> anyhow::Result<Initialis
     data_dir.write_public(&data_dir.server_cert(), server_cert.as_bytes())?;
 
     let store = SledStore::open(&data_dir.database()).context("creating the database")?;
+    crate::store::schema::stamp(&store, crate::store::schema::SCHEMA_VERSION)
+        .context("recording the schema version")?;
     let admin_token = auth::create_token(&store, "admin", Role::Admin, None)
         .context("creating the first admin token")?;
     store.flush().context("writing the database to disk")?;

@@ -3,11 +3,13 @@
 //! - [`init`]: a new data directory: CA, server certificate, database, first admin token.
 //! - [`quickstart`]: a local collector and this machine's agent in one process, for a first look.
 //! - [`serve`]: the HTTPS service until SIGTERM/SIGINT.
+//! - [`backup`]: `backup` (online through the admin API, or direct) and `restore` into an empty dir.
 //! - [`admin`]: enrollment tokens and agents, directly on the database when the collector is stopped and
 //!   through the running collector's API (with the admin token) when it is serving, since sled admits
 //!   one process per database.
 
 pub mod admin;
+pub mod backup;
 pub mod init;
 pub mod quickstart;
 pub mod serve;

@@ -32,6 +32,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         init::run(&data_dir, &[])?.admin_token
     };
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.database())?);
+    crate::store::schema::ensure_current(store.as_ref()).context("checking the database schema")?;
     let ca_pem = data_dir.read(&data_dir.ca_cert())?;
     let settings = ServeSettings {
         listen: config.listen,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = initialised_data_dir(&config)?;
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.database())?);
+    crate::store::schema::ensure_current(store.as_ref()).context("checking the database schema")?;
     let settings = ServeSettings {
         listen: config.listen,
         ca_pem: data_dir.read(&data_dir.ca_cert())?,

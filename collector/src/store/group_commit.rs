@@ -11,7 +11,9 @@
 //! a watch channel until a flush of that generation or a later one completes.
 
 use super::{Store, StoreError};
+use crate::metrics::{Histogram, LATENCY_BUCKETS};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 use tokio::sync::watch;
 
 /// The outcome of the latest finished flush: its generation and, on failure, the error (kept as
@@ -47,6 +49,8 @@ struct Shared {
 pub struct GroupCommit {
     shared: Arc<Shared>,
     finished: watch::Receiver<Finished>,
+    /// How long each flush took (for `census_group_commit_flush_seconds`).
+    flush_seconds: Arc<Histogram>,
 }
 
 impl GroupCommit {
@@ -59,17 +63,30 @@ impl GroupCommit {
             generation: 0,
             error: None,
         });
+        let flush_seconds = Arc::new(Histogram::new(LATENCY_BUCKETS));
         let flusher_shared = Arc::clone(&shared);
+        let flusher_histogram = Arc::clone(&flush_seconds);
         // A plain thread: a flush blocks for milliseconds and must not occupy an async worker.
         let spawned = std::thread::Builder::new()
             .name("census-group-commit".into())
-            .spawn(move || run_flusher(&flusher_shared, store.as_ref(), &sender));
+            .spawn(move || {
+                run_flusher(&flusher_shared, store.as_ref(), &sender, &flusher_histogram)
+            });
         if let Err(error) = spawned {
             // Without the thread every `durable` would wait forever; fail those waits instead.
             tracing::error!(%error, "starting the group-commit thread failed");
             lock(&shared.schedule).closed = true;
         }
-        Self { shared, finished }
+        Self {
+            shared,
+            finished,
+            flush_seconds,
+        }
+    }
+
+    /// Durations of the flushes run so far.
+    pub fn flush_seconds(&self) -> &Histogram {
+        &self.flush_seconds
     }
 
     /// Resolves once everything committed before this call is durable.
@@ -109,7 +126,12 @@ impl Drop for GroupCommit {
     }
 }
 
-fn run_flusher(shared: &Shared, store: &dyn Store, sender: &watch::Sender<Finished>) {
+fn run_flusher(
+    shared: &Shared,
+    store: &dyn Store,
+    sender: &watch::Sender<Finished>,
+    flush_seconds: &Histogram,
+) {
     loop {
         let generation = {
             let mut schedule = lock(&shared.schedule);
@@ -125,7 +147,10 @@ fn run_flusher(shared: &Shared, store: &dyn Store, sender: &watch::Sender<Finish
             schedule.started += 1;
             schedule.started
         };
-        let error = match store.flush() {
+        let started_at = Instant::now();
+        let flushed = store.flush();
+        flush_seconds.observe(started_at.elapsed());
+        let error = match flushed {
             Ok(()) => None,
             Err(StoreError::DiskFull) => Some(FlushFailure::DiskFull),
             Err(other) => {

@@ -11,6 +11,7 @@
 
 pub mod group_commit;
 pub mod memory;
+pub mod schema;
 pub mod sled;
 
 use std::ops::Bound;
@@ -37,6 +38,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// One key-value pair read from a space.
 pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Receives every (space, key, value) of [`Store::export`].
+pub type ExportSink<'a> = dyn FnMut(&str, &[u8], &[u8]) -> StoreResult<()> + 'a;
 
 /// One write: a space, a key, and the new value (`None` deletes).
 pub(crate) type Write = (&'static str, Vec<u8>, Option<Vec<u8>>);
@@ -93,6 +97,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Bytes the database occupies on disk (0 for memory).
     fn size_on_disk(&self) -> StoreResult<u64>;
+
+    /// Every entry of every space, from one consistent view across spaces (writes wait while it runs),
+    /// passed to `sink` as (space, key, value); returns a number above every id
+    /// [`Store::generate_id`] has issued, for a restore to continue from. Engines that cannot do
+    /// this (test doubles) refuse.
+    fn export(&self, sink: &mut ExportSink<'_>) -> StoreResult<u64> {
+        let _ = sink;
+        Err(StoreError::Read {
+            space: "*".into(),
+            message: "this storage engine cannot export a snapshot".into(),
+        })
+    }
 
     /// Entries whose key starts with `prefix`, ascending.
     fn scan_prefix(

@@ -1,17 +1,27 @@
 //! [`Store`] on sled: the embedded default. The only module that names sled.
 
-use super::{Batch, Entry, Store, StoreError, StoreResult};
+use super::{Batch, Entry, ExportSink, Store, StoreError, StoreResult};
 use sled::Transactional;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
+
+/// In sled's default tree (never a key space): the floor added to sled's id counter, set by a restore
+/// so that ids continue above every id the backed-up database issued.
+const ID_FLOOR_KEY: &[u8] = b"census_id_floor";
+/// sled's own default tree, which holds no key space.
+const DEFAULT_TREE: &[u8] = b"__sled__default";
 
 pub struct SledStore {
     db: sled::Db,
     path: String,
     /// Trees are opened once and kept: `open_tree` takes a lock and a lookup.
     trees: Mutex<BTreeMap<&'static str, sled::Tree>>,
+    /// Commits hold it shared; [`Store::export`] holds it exclusively, so that the trees it reads one
+    /// after the other form one consistent state (sled iterators are consistent per tree only).
+    gate: RwLock<()>,
+    id_floor: u64,
 }
 
 impl SledStore {
@@ -24,11 +34,43 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|error| open_error(&display, error))?;
+        let id_floor = match db.get(ID_FLOOR_KEY).map_err(|e| open_error(&display, e))? {
+            Some(bytes) => {
+                u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| StoreError::Open {
+                    path: display.clone(),
+                    message: "the id floor record is not 8 bytes".into(),
+                })?)
+            }
+            None => 0,
+        };
         Ok(Self {
             db,
             path: display,
             trees: Mutex::new(BTreeMap::new()),
+            gate: RwLock::new(()),
+            id_floor,
         })
+    }
+
+    /// Writes raw entries into the space `name` (restore: spaces come from a backup, not from code).
+    pub fn import(&self, name: &str, entries: Vec<Entry>) -> StoreResult<()> {
+        let tree = self.db.open_tree(name).map_err(write_error)?;
+        let mut batch = sled::Batch::default();
+        for (key, value) in entries {
+            batch.insert(key, value);
+        }
+        tree.apply_batch(batch).map_err(write_error)
+    }
+
+    /// Makes every future [`Store::generate_id`] greater than `floor` (restore).
+    pub fn raise_id_floor(&mut self, floor: u64) -> StoreResult<()> {
+        if floor > self.id_floor {
+            self.db
+                .insert(ID_FLOOR_KEY, &floor.to_be_bytes())
+                .map_err(write_error)?;
+            self.id_floor = floor;
+        }
+        Ok(())
     }
 
     fn tree(&self, space: &'static str) -> StoreResult<sled::Tree> {
@@ -121,6 +163,7 @@ impl Store for SledStore {
                 None => tree_batch.remove(key),
             }
         }
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let mut trees = Vec::with_capacity(per_space.len());
         let mut batches = Vec::with_capacity(per_space.len());
         for (space, tree_batch) in per_space {
@@ -150,7 +193,27 @@ impl Store for SledStore {
     }
 
     fn generate_id(&self) -> StoreResult<u64> {
-        self.db.generate_id().map_err(write_error)
+        Ok(self.id_floor + self.db.generate_id().map_err(write_error)?)
+    }
+
+    fn export(&self, sink: &mut ExportSink<'_>) -> StoreResult<u64> {
+        let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let read_error = |name: &str, error: sled::Error| StoreError::Read {
+            space: name.to_string(),
+            message: error.to_string(),
+        };
+        for name in self.db.tree_names() {
+            if name.as_ref() == DEFAULT_TREE {
+                continue;
+            }
+            let name = String::from_utf8_lossy(&name).into_owned();
+            let tree = self.db.open_tree(&name).map_err(|e| read_error(&name, e))?;
+            for item in tree.iter() {
+                let (key, value) = item.map_err(|e| read_error(&name, e))?;
+                sink(&name, &key, &value)?;
+            }
+        }
+        self.generate_id()
     }
 
     fn size_on_disk(&self) -> StoreResult<u64> {
