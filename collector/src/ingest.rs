@@ -150,8 +150,15 @@ impl Ingest {
             state.seq = header.seq;
             state.last_report_id.clone_from(&header.report_id);
             state.last_seen = now.to_string();
-            self.store
-                .put(SPACE_AGENT_REPORTS, agent_id.as_bytes(), &to_json(&state))?;
+            let mut batch = Batch::new();
+            batch.put(SPACE_AGENT_REPORTS, agent_id.as_bytes(), to_json(&state));
+            // Being seen is what keeps a CI from turning stale, so the CMDB hears of every check-in.
+            match &self.cmdb {
+                Some(cmdb) => {
+                    cmdb.seen(batch, agent_id, now)?;
+                }
+                None => self.store.commit(batch)?,
+            }
             return Ok(CheckInResponse::Unchanged);
         }
         let base_hash = (state.n_reports > 0).then(|| state.hash.clone());

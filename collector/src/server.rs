@@ -76,9 +76,15 @@ pub struct RunningServer {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    cmdb: Arc<Cmdb>,
 }
 
 impl RunningServer {
+    /// The CMDB the server writes to (the one instance: it keeps in-memory indexes).
+    pub fn cmdb(&self) -> Arc<Cmdb> {
+        Arc::clone(&self.cmdb)
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -125,7 +131,7 @@ pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError>
     )?);
     let state = ApiState::new(
         settings.store,
-        cmdb,
+        Arc::clone(&cmdb),
         Arc::new(ca),
         settings.limits,
         settings.require_approval,
@@ -147,6 +153,7 @@ pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError>
         local_addr,
         shutdown,
         task,
+        cmdb,
     })
 }
 

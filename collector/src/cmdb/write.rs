@@ -80,6 +80,22 @@ impl Cmdb {
     /// Hands an applied report to the CMDB: reconciles the agent to a CI, records the changes, and
     /// commits `batch` (the ingest's writes) together with the CMDB's, once. `changed` is false when the
     /// agent's inventory is the one it reported last time.
+    /// A check-in of an unchanged machine: the agent's CI was seen now (last seen moves, a stale CI is
+    /// in use again), committed together with `batch`. Returns the CI, if the agent has one.
+    pub fn seen(&self, batch: Batch, agent_id: &str, now: &str) -> CmdbResult<Option<String>> {
+        let mut state = self.lock_state();
+        let mut tx = self.begin(&state, batch);
+        let mut seen = None;
+        if let Some(ci) = self.agent_ci(agent_id)?
+            && let Some(header) = self.header(ci)?
+        {
+            self.stage_report(&mut tx, ci, header, agent_id, None, None, now)?;
+            seen = Some(ci_id(ci));
+        }
+        self.finish(&mut state, tx)?;
+        Ok(seen)
+    }
+
     pub fn apply_report(
         &self,
         batch: Batch,

@@ -32,12 +32,57 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Admin commands and tests find the running collector here.
     data_dir.replace_public(&data_dir.endpoint(), format!("{url}\n").as_bytes())?;
     tracing::info!(%url, data_dir = %data_dir.root().display(), "census-collector serving");
+    let staleness = tokio::spawn(mark_stale_periodically(
+        running.cmdb(),
+        config.cmdb.stale_after,
+    ));
     running.run_until(shutdown_signal()).await;
+    staleness.abort();
     store
         .flush()
         .context("writing the database to disk at shutdown")?;
     tracing::info!("census-collector stopped");
     Ok(())
+}
+
+/// How often staleness is checked: often enough that a CI turns stale within the hour it crosses the
+/// limit, rarely enough to cost nothing.
+const STALE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Marks CIs not seen for `stale_after` as stale, at start and then every [`STALE_CHECK_INTERVAL`]
+/// (or `stale_after`, when shorter).
+pub async fn mark_stale_periodically(
+    cmdb: Arc<crate::cmdb::Cmdb>,
+    stale_after: std::time::Duration,
+) {
+    let mut ticker = tokio::time::interval(
+        STALE_CHECK_INTERVAL
+            .min(stale_after)
+            .max(std::time::Duration::from_secs(1)),
+    );
+    loop {
+        ticker.tick().await;
+        let now = time::OffsetDateTime::now_utc();
+        let cutoff = now - stale_after;
+        let format = |t: time::OffsetDateTime| {
+            t.replace_nanosecond(0)
+                .unwrap_or(t)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        let (cutoff, now) = (format(cutoff), format(now));
+        let cmdb = Arc::clone(&cmdb);
+        match tokio::task::spawn_blocking(move || cmdb.mark_stale(&cutoff, &now)).await {
+            Ok(Ok(marked)) if !marked.is_empty() => {
+                tracing::info!(n_cis = marked.len(), "CIs marked stale")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "marking stale CIs failed; retrying at the next check")
+            }
+            Err(error) => tracing::warn!(%error, "the staleness check panicked"),
+        }
+    }
 }
 
 /// The URL a local client uses to reach `address` (a wildcard listen address is reached on loopback).

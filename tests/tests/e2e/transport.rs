@@ -354,3 +354,38 @@ fn check_config_accepts_the_example_and_lists_every_problem_of_a_broken_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_machine_not_seen_for_the_configured_period_turns_stale_and_back_when_it_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let state = dir.path().join("agent");
+    let config = dir.path().join("collector.toml");
+    std::fs::write(&config, "[cmdb]\nstale_after = \"2s\"\n").unwrap();
+    CollectorProcess::init(&data);
+    let collector = CollectorProcess::start_with(&data, &["--config", config.to_str().unwrap()]);
+    assert!(
+        enroll(&collector, &state, &enroll_token(&data, 1))
+            .status
+            .success()
+    );
+    once(&state, Path::new(&format!("{FIXTURES}/alpine")));
+    let status_of = || {
+        collector.api_get("/api/v1/assets")["items"][0]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(status_of(), "in_use");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while status_of() != "stale" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CI never turned stale"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    // Seen again: in use again (the check-in of an unchanged machine counts as being seen).
+    once(&state, Path::new(&format!("{FIXTURES}/alpine")));
+    assert_eq!(status_of(), "in_use");
+}
