@@ -6,7 +6,7 @@
 //! approval takes effect on the agent's next request. A report is acknowledged only after a group
 //! commit that started after it was written: an `applied` answer means it is on disk.
 
-use super::body::{Limits, check_headers, check_list, decode_json, read_limited};
+use super::body::{Encoding, Limits, check_headers, check_list, decode_json, read_limited};
 use super::error::{ApiError, CERTIFICATE_EXPIRED, UNSUPPORTED_PROTOCOL};
 use super::{ApiState, blocking};
 use crate::enrollment::agents::{self, AgentRecord, EnrollOptions};
@@ -295,9 +295,7 @@ async fn report_agent(
     let (ingest, limits) = (state.ingest.clone(), state.limits);
     let agent_id = agent.agent_id.clone();
     let outcome = blocking(move || {
-        let report: Report = decode_json(&bytes, encoding, &limits)?;
-        check_protocol(report.protocol)?;
-        check_report_lists(&report.body, &limits)?;
+        let report = decode_report(&bytes, encoding, &limits)?;
         ingest
             .report(&agent_id, &report.header, report.body, &now_rfc3339())
             .map_err(ApiError::from)
@@ -311,6 +309,20 @@ async fn report_agent(
         outcome: outcome.outcome,
         hash: outcome.hash,
     }))
+}
+
+/// A report body as the `report` handler decodes it, before ingestion: gzip (per `encoding`), the JSON
+/// shape limits, deserialisation, the protocol version and the list lengths. Pure, so the fuzz target
+/// `report_decode` and its corpus test (`collector/tests/fuzz_corpus.rs`) call exactly this.
+pub fn decode_report(
+    bytes: &[u8],
+    encoding: Encoding,
+    limits: &Limits,
+) -> Result<Report, ApiError> {
+    let report: Report = decode_json(bytes, encoding, limits)?;
+    check_protocol(report.protocol)?;
+    check_report_lists(&report.body, limits)?;
+    Ok(report)
 }
 
 /// List lengths of a report, beyond the generic JSON array cap.

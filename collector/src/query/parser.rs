@@ -517,7 +517,8 @@ pub(crate) fn parse_time(text: &str) -> Option<TimeValue> {
             'w' => Some(604_800),
             _ => None,
         };
-        let digits = &text[..text.len() - 1];
+        // The unit may be any character (a typo, a non-ASCII letter): cut it off by its UTF-8 length.
+        let digits = &text[..text.len() - unit.len_utf8()];
         if let Some(per_unit) = seconds_per_unit
             && digits.bytes().all(|b| b.is_ascii_digit())
         {

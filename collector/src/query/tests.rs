@@ -85,6 +85,18 @@ fn last_seen_relative_duration() {
 }
 
 #[test]
+fn a_time_ending_in_a_non_ascii_character_is_an_error_not_a_panic() {
+    // Found by the query_parse fuzz target: the unit was cut off as one byte, inside 'é'.
+    for input in ["last_seen < 6dé", "last_seen < 7\u{FFFD}", "first_seen > é"] {
+        let error = parse_err(input);
+        assert!(
+            error.message.contains("a duration (7d"),
+            "{input}: {error:?}"
+        );
+    }
+}
+
+#[test]
 fn memory_with_binary_units() {
     assert_eq!(
         parse("memory.total_bytes >= 32GiB").unwrap(),
