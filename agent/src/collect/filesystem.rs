@@ -13,6 +13,8 @@
 //!   `statvfs` on a dead NFS server blocks forever, and an inventory must not hang.
 //! - `free_bytes` is the space available to unprivileged users (`df`'s "Avail").
 //! - When one mount point is mounted over, the last (visible) mount wins.
+//! - On the live machine the mount table is PID 1's (`/proc/1/mounts`), not the agent's own: a
+//!   hardened service's private mount namespace would report every filesystem read-only.
 
 use super::{Errors, Root};
 use census_shared::inventory::Filesystem;
@@ -24,12 +26,16 @@ const LOCAL_TYPES: &[&str] = &[
 const NETWORK_TYPES: &[&str] = &["nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs"];
 
 pub fn collect(root: &Root, errors: &mut Errors) -> Vec<Filesystem> {
-    let path = if root.is_live() {
-        "/proc/self/mounts"
+    // Live: PID 1's mount table first. Ours differs when a service manager gave the agent a mount
+    // namespace: the census-agent unit's ProtectSystem=strict shows every mount read-only there, and
+    // its StateDirectory= and PrivateTmp= add bind mounts. Reading PID 1's needs root; else ours.
+    let text = if root.is_live() {
+        root.read_to_string("/proc/1/mounts")
+            .or_else(|_| root.read_to_string("/proc/self/mounts"))
     } else {
-        "/proc/mounts"
+        root.read_to_string("/proc/mounts")
     };
-    let text = match root.read_to_string(path) {
+    let text = match text {
         Ok(text) => text,
         Err(error) => {
             errors.record("filesystems", error);
