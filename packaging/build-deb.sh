@@ -24,6 +24,11 @@ case "$profile" in
 esac
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# Manual pages, rendered from the programs' own clap definitions (census-tests' census-manpages binary).
+man=$(mktemp -d)
+trap 'rm -rf "$man"' EXIT
+[ -x "$bindir/census-manpages" ] || { echo "$bindir/census-manpages is missing: cargo build --workspace --bins" >&2; exit 1; }
+"$bindir/census-manpages" "$man" >/dev/null
 arch=$(dpkg --print-architecture)
 mkdir -p "$out"
 
@@ -39,6 +44,10 @@ package() {
   install -D -m 0644 "packaging/$name.service" "$stage/lib/systemd/system/$name.service"
   install -D -m 0644 packaging/copyright "$stage/usr/share/doc/$name/copyright"
   install -D -m 0644 docs/deployment.md "$stage/usr/share/doc/$name/README.Debian"
+  mkdir -p "$stage/usr/share/man/man1"
+  for page in "$man/$name".1 "$man/$name"-*.1; do
+    [ -e "$page" ] && gzip -9n -c "$page" > "$stage/usr/share/man/man1/$(basename "$page").gz"
+  done
   printf '%s (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- Census developers <census@example.invalid>  %s\n' \
     "$name" "$version" "$version" "$(date -R -u -d @0)" | gzip -9n > "$stage/usr/share/doc/$name/changelog.Debian.gz"
   mkdir -p "$stage/DEBIAN"

@@ -2,6 +2,7 @@
 //! them with their output shown on failure, a collector process on an ephemeral port, and [`fleet`].
 
 pub mod fleet;
+pub mod manpages;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
