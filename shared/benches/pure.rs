@@ -1,0 +1,104 @@
+//! Criterion benchmarks of census-shared's hot pure paths: parsing and hashing a 1,000-package
+//! inventory, `delta::diff` and `delta::apply` between two such inventories a few upgrades apart, and
+//! version comparison on dpkg and rpm tables. Inputs are generated in code, deterministically.
+//!
+//! `cargo bench -p census-shared` measures (release); `cargo test -p census-shared --benches` runs each
+//! benchmark once in debug so CI keeps them compiling and working. Figures: BENCHMARKS.md.
+
+use census_shared::Inventory;
+use census_shared::delta::{apply, diff};
+use census_shared::hash::content_hash;
+use census_shared::inventory::Package;
+use census_shared::version;
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+
+/// A canonical inventory of `count` dpkg packages; packages in `upgraded` carry a newer revision.
+fn inventory(count: usize, upgraded: &[usize]) -> Inventory {
+    let mut inventory = Inventory::default();
+    inventory.host.hostname = Some("bench-01".into());
+    inventory.os.id = Some("debian".into());
+    inventory.software.packages = (0..count)
+        .map(|i| Package {
+            manager: "dpkg".into(),
+            name: format!("package-{i:04}"),
+            version: format!(
+                "{}.{}.{}-{}",
+                i % 7,
+                i % 13,
+                i % 5,
+                if upgraded.contains(&i) { 2 } else { 1 }
+            ),
+            arch: Some("amd64".into()),
+            source: Some(format!("source-{}", i / 3)),
+            vendor: Some("Debian Developers <debian-devel@lists.debian.org>".into()),
+            section: Some("libs".into()),
+            installed_size_bytes: Some(1024 * (i as u64 % 997)),
+            installed_at: None,
+        })
+        .collect();
+    inventory.canonicalize();
+    inventory
+}
+
+fn parse_and_hash(c: &mut Criterion) {
+    let json = serde_json::to_string(&inventory(1_000, &[])).expect("serialises");
+    c.bench_function("inventory_1000_packages/parse_and_content_hash", |b| {
+        b.iter(|| {
+            let parsed: Inventory = serde_json::from_str(black_box(&json)).expect("parses");
+            content_hash(&parsed)
+        })
+    });
+}
+
+fn delta(c: &mut Criterion) {
+    let old = inventory(1_000, &[]);
+    let new = inventory(1_000, &[10, 500, 990]);
+    let delta = diff(&old, &new);
+    assert_eq!(apply(&old, &delta).as_ref(), Ok(&new));
+    c.bench_function("delta_1000_packages_3_upgrades/diff", |b| {
+        b.iter(|| diff(black_box(&old), black_box(&new)))
+    });
+    c.bench_function("delta_1000_packages_3_upgrades/apply", |b| {
+        b.iter(|| apply(black_box(&old), black_box(&delta)))
+    });
+}
+
+/// Pairs as real package databases write them: epochs, revisions, `~` pre-releases, `+` rebuilds.
+const DPKG: &[(&str, &str)] = &[
+    ("1:2.3-4", "1:2.3-4+b1"),
+    ("3.0.11-1~deb12u2", "3.0.11-1"),
+    ("5.2.15-2+b8", "5.2.15-2+b9"),
+    ("2.36-9+deb12u10", "2.36-9+deb12u9"),
+    ("1.0~rc1", "1.0"),
+    ("0.9.8zh-1", "0.9.8-1"),
+    ("252.38-1~deb12u1", "252.39-1~deb12u1"),
+    ("1:9.18.33-1~deb12u2", "9.18.33-1~deb12u2"),
+];
+const RPM: &[(&str, &str)] = &[
+    ("0:3.0.7-27.el9", "1:3.0.7-27.el9"),
+    ("5.1.8-6.el9", "5.1.8-9.el9"),
+    ("2.34-100.el9_4.2", "2.34-100.el9_4.12"),
+    ("1.0~rc1-1", "1.0-1"),
+    ("1.0^git1-1", "1.0-1"),
+    ("252-32.el9_4", "252-32.el9_4.7"),
+    ("4.18.0-553.el8_10", "4.18.0-477.el8"),
+    ("1.2.3a-1", "1.2.3-1"),
+];
+
+fn versions(c: &mut Criterion) {
+    for (manager, table) in [("dpkg", DPKG), ("rpm", RPM)] {
+        c.bench_function(&format!("version_compare/{manager}_table_of_8"), |b| {
+            b.iter(|| {
+                table
+                    .iter()
+                    .map(|(x, y)| version::compare(manager, black_box(x), black_box(y)))
+                    .filter(|order| order.is_lt())
+                    .count()
+            })
+        });
+    }
+}
+
+criterion_group!(benches, parse_and_hash, delta, versions);
+criterion_main!(benches);
