@@ -2,19 +2,17 @@
 //! over HTTPS sending real reports of crafted inventories, then queries, edits, history, time travel,
 //! the event feed, exports and role checks over HTTPS with API tokens.
 
+mod common;
+
 use census_collector::api::Limits;
 use census_collector::auth::{self, Role};
-use census_collector::enrollment::tokens;
 use census_collector::pki::CertificateAuthority;
 use census_collector::secret::rfc3339;
 use census_collector::server::{self, RunningServer, ServeSettings};
 use census_collector::store::sled::SledStore;
 use census_shared::hash::content_hash;
 use census_shared::inventory::{Interface, Inventory, IpAddress, Package, SCHEMA_VERSION};
-use census_shared::protocol::{
-    EnrollRequest, EnrollResponse, PROTOCOL_VERSION, Report, ReportBody, ReportHeader,
-};
-use rcgen::{CertificateParams, DnType, KeyPair};
+use census_shared::protocol::{PROTOCOL_VERSION, Report, ReportBody, ReportHeader};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -127,27 +125,12 @@ struct Agent {
 
 impl Agent {
     async fn enroll(collector: &Collector) -> Self {
-        let (_, secret) =
-            tokens::create(collector.store.as_ref(), Duration::from_secs(60), 1, None).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["agent.example".to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "agent");
-        let request = EnrollRequest {
-            token: secret,
-            csr_pem: params.serialize_request(&key).unwrap().pem().unwrap(),
-            hostname: None,
-            agent_version: "0.1.0".into(),
-        };
-        let response = collector
-            .http
-            .post(collector.url("/api/v1/enroll"))
-            .json(&request)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let answer: EnrollResponse = response.json().await.unwrap();
-        let pem = format!("{}{}", answer.certificate_pem, key.serialize_pem());
+        let (_, pem) = common::enrolled_identity_pem(
+            &collector.http,
+            &collector.url("/api/v1/enroll"),
+            collector.store.as_ref(),
+        )
+        .await;
         Self {
             http: client(collector.ca.cert_pem(), Some(pem)),
             seq: 0,

@@ -1,10 +1,11 @@
 //! The ITSM HTTP API through the real path: TLS on 127.0.0.1:0, sled in a temp dir, API tokens for every
 //! role, and CIs created by real enrolled agents sending real reports over mTLS.
 
+mod common;
+
 use census_collector::api::Limits;
 use census_collector::auth::{self, Role};
 use census_collector::cmdb;
-use census_collector::enrollment::tokens;
 use census_collector::pki::CertificateAuthority;
 use census_collector::server::{self, RunningServer, ServeSettings};
 use census_collector::store::Store;
@@ -12,10 +13,8 @@ use census_collector::store::sled::SledStore;
 use census_shared::hash::content_hash;
 use census_shared::inventory::{Disk, Inventory, Package, SCHEMA_VERSION};
 use census_shared::protocol::{
-    EnrollRequest, EnrollResponse, PROTOCOL_VERSION, Report, ReportBody, ReportHeader,
-    ReportOutcome, ReportResponse,
+    PROTOCOL_VERSION, Report, ReportBody, ReportHeader, ReportOutcome, ReportResponse,
 };
-use rcgen::{CertificateParams, DnType, KeyPair};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -130,27 +129,12 @@ impl Env {
     }
 
     async fn enroll(&self) -> Agent {
-        let (_, secret) =
-            tokens::create(self.store.as_ref(), Duration::from_secs(60), 1, None).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["agent.example".to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "agt");
-        let request = EnrollRequest {
-            token: secret,
-            csr_pem: params.serialize_request(&key).unwrap().pem().unwrap(),
-            hostname: None,
-            agent_version: "0.1.0".into(),
-        };
-        let response = self
-            .http
-            .post(self.url("/api/v1/enroll"))
-            .json(&request)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let answer: EnrollResponse = response.json().await.unwrap();
-        let pem = format!("{}{}", answer.certificate_pem, key.serialize_pem());
+        let (agent_id, pem) = common::enrolled_identity_pem(
+            &self.http,
+            &self.url("/api/v1/enroll"),
+            self.store.as_ref(),
+        )
+        .await;
         let http = reqwest::Client::builder()
             .tls_certs_only([
                 reqwest::Certificate::from_pem(self.ca.cert_pem().as_bytes()).unwrap(),
@@ -159,7 +143,7 @@ impl Env {
             .build()
             .unwrap();
         Agent {
-            id: answer.agent_id,
+            id: agent_id,
             http,
             seq: 0,
         }
