@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Per-agent report state: sequence position and the inventory the collector holds.
 pub const SPACE_AGENT_REPORTS: &str = "agent_reports";
-/// Per-agent latest inventory, lz4-compressed JSON.
+/// Per-agent latest inventory, lz4-compressed JSON: without a CMDB, every agent's; with one, only
+/// agents whose report waits in an identity conflict (the CI body serves the others).
 pub const SPACE_INVENTORIES: &str = "agent_inventories";
 
 const LOCK_STRIPES: usize = 64;
@@ -120,8 +121,11 @@ impl Ingest {
         }
     }
 
-    /// The inventory the collector holds for `agent_id`.
+    /// The inventory the collector holds for `agent_id`: the base of its next delta.
     pub fn inventory(&self, agent_id: &str) -> Result<Option<Inventory>, IngestError> {
+        if let Some(cmdb) = &self.cmdb {
+            return Ok(cmdb.delta_base(agent_id)?);
+        }
         let Some(compressed) = self.store.get(SPACE_INVENTORIES, agent_id.as_bytes())? else {
             return Ok(None);
         };
@@ -152,7 +156,8 @@ impl Ingest {
             state.last_seen = now.to_string();
             let mut batch = Batch::new();
             batch.put(SPACE_AGENT_REPORTS, agent_id.as_bytes(), to_json(&state));
-            // Being seen is what keeps a CI from turning stale, so the CMDB hears of every check-in.
+            // Being seen is what keeps a CI from turning stale, so the CMDB hears of every check-in
+            // (cheaply: see `cmdb::seen`).
             match &self.cmdb {
                 Some(cmdb) => {
                     cmdb.seen(batch, agent_id, now)?;
@@ -226,7 +231,8 @@ impl Ingest {
 
         let mut batch = Batch::new();
         batch.put(SPACE_AGENT_REPORTS, agent_id.as_bytes(), to_json(&state));
-        if changed {
+        // With a CMDB, the CI body is the agent's inventory (no second copy per agent).
+        if changed && self.cmdb.is_none() {
             batch.put(
                 SPACE_INVENTORIES,
                 agent_id.as_bytes(),

@@ -77,6 +77,19 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     cmdb: Arc<Cmdb>,
+    seen_flusher: tokio::task::JoinHandle<()>,
+}
+
+/// How often check-ins kept in memory are written to their CIs (see `cmdb::seen`): the most a crash
+/// can take back of "last seen".
+const SEEN_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
+
+async fn flush_seen(cmdb: Arc<Cmdb>) {
+    match tokio::task::spawn_blocking(move || cmdb.flush_seen()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "writing last-seen times failed; retrying later"),
+        Err(error) => tracing::error!(%error, "writing last-seen times panicked"),
+    }
 }
 
 impl RunningServer {
@@ -96,6 +109,8 @@ impl RunningServer {
         if let Err(error) = self.task.await {
             tracing::error!(%error, "the server task failed");
         }
+        self.seen_flusher.abort();
+        flush_seen(self.cmdb).await;
     }
 
     /// Serves until `signal` resolves (e.g. SIGTERM or SIGINT), then shuts down gracefully.
@@ -148,12 +163,24 @@ pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError>
         shutdown: shutdown_rx,
     };
     let task = tokio::spawn(accept.run());
+    let seen_flusher = tokio::spawn({
+        let cmdb = Arc::clone(&cmdb);
+        async move {
+            let mut ticker = tokio::time::interval(SEEN_FLUSH_INTERVAL);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                flush_seen(Arc::clone(&cmdb)).await;
+            }
+        }
+    });
     tracing::info!(address = %local_addr, "collector listening (HTTPS)");
     Ok(RunningServer {
         local_addr,
         shutdown,
         task,
         cmdb,
+        seen_flusher,
     })
 }
 

@@ -164,11 +164,11 @@ async fn restore_and_check(file: &Path, target: &Path, agent_id: &str, inventory
     }
     let serving = serve(&restored).await;
     assert!(serving.store.generate_id().unwrap() > header.next_id);
-    let stored = Ingest::new(serving.store.clone())
+    let cmdb = Arc::new(Cmdb::open(serving.store.clone(), CmdbConfig::default()).unwrap());
+    let stored = Ingest::with_cmdb(serving.store.clone(), Arc::clone(&cmdb))
         .inventory(agent_id)
         .unwrap();
     assert_eq!(stored.as_ref(), Some(inventory));
-    let cmdb = Cmdb::open(serving.store.clone(), CmdbConfig::default()).unwrap();
     assert!(cmdb.ci_of_agent(agent_id).unwrap().is_some());
     assert_eq!(
         schema::stored_version(serving.store.as_ref()).unwrap(),

@@ -4,8 +4,9 @@
 
 use census_collector::api::Limits;
 use census_collector::auth::{self, Role};
+use census_collector::cmdb::{Cmdb, CmdbConfig, SPACE_BODY};
 use census_collector::enrollment::{SPACE_AGENTS, tokens};
-use census_collector::ingest::{Ingest, SPACE_AGENT_REPORTS, SPACE_INVENTORIES};
+use census_collector::ingest::{Ingest, SPACE_AGENT_REPORTS};
 use census_collector::pki::{CertificateAuthority, certificate_identity, first_certificate_der};
 use census_collector::server::{self, RunningServer, ServeSettings};
 use census_collector::store::Store;
@@ -78,12 +79,12 @@ impl Collector {
         self.store.scan_prefix(space, b"").count()
     }
 
-    /// Agent records, report states and inventories: what a refused write must not change.
+    /// Agent records, report states and CI inventories: what a refused write must not change.
     fn written(&self) -> [usize; 3] {
         [
             self.n_entries(SPACE_AGENTS),
             self.n_entries(SPACE_AGENT_REPORTS),
-            self.n_entries(SPACE_INVENTORIES),
+            self.n_entries(SPACE_BODY),
         ]
     }
 
@@ -285,7 +286,7 @@ async fn an_agent_enrolls_checks_in_and_reports_over_mtls_and_is_revoked_on_its_
     let applied: ReportResponse = response.json().await.unwrap();
     assert_eq!(applied.outcome, ReportOutcome::Applied);
     assert_eq!(applied.hash, content_hash(&inventory));
-    let stored = Ingest::new(collector.store.clone())
+    let stored = Ingest::with_cmdb(collector.store.clone(), collector.server.cmdb())
         .inventory(&agent.agent_id)
         .unwrap();
     assert_eq!(stored.unwrap(), inventory);
@@ -725,6 +726,7 @@ async fn an_acknowledged_report_survives_a_restart() {
         agent.agent_id
     };
     let store = Arc::new(open_store(dir.path()).await);
-    let stored = Ingest::new(store).inventory(&agent_id).unwrap();
+    let cmdb = Arc::new(Cmdb::open(store.clone(), CmdbConfig::default()).unwrap());
+    let stored = Ingest::with_cmdb(store, cmdb).inventory(&agent_id).unwrap();
     assert_eq!(stored.unwrap(), inventory);
 }

@@ -189,6 +189,8 @@ impl Cmdb {
     /// Marks `stale` every `in_use` CI last seen before `cutoff` (RFC 3339); returns their ids.
     pub fn mark_stale(&self, cutoff: &str, now: &str) -> CmdbResult<Vec<String>> {
         let cutoff = journal::parse_time(cutoff)?;
+        // Check-ins held in memory count: write them first so the headers judged are current.
+        self.flush_seen()?;
         let mut state = self.lock_state();
         let mut tx = self.begin(&state, Batch::new());
         let mut marked = Vec::new();

@@ -9,6 +9,7 @@ use super::index::{self, Tag};
 use super::model::{Actor, Asset, CiNum, IdentityExplanation, Provenance, ci_id, parse_ci_id};
 use super::{Cmdb, CmdbError, CmdbResult, SPACE_CONFLICTS, SPACE_INDEX};
 use crate::ingest::SPACE_INVENTORIES;
+use crate::store::Batch;
 use census_shared::Inventory;
 use serde::{Deserialize, Serialize};
 
@@ -198,12 +199,17 @@ impl Cmdb {
             .ok_or_else(|| CmdbError::UnknownCi(ci_id(ci)))
     }
 
-    /// The latest inventory the ingest holds for `agent_id`.
+    /// The latest inventory of `agent_id`, which waits in a conflict.
     fn agent_inventory(&self, agent_id: &str) -> CmdbResult<Inventory> {
-        let compressed = self
-            .store
-            .get(SPACE_INVENTORIES, agent_id.as_bytes())?
-            .ok_or_else(|| CmdbError::NoInventory(agent_id.to_string()))?;
+        self.unattached_inventory(agent_id)?
+            .ok_or_else(|| CmdbError::NoInventory(agent_id.to_string()))
+    }
+
+    /// The inventory kept for an agent without a CI (its report waits in a conflict).
+    pub(crate) fn unattached_inventory(&self, agent_id: &str) -> CmdbResult<Option<Inventory>> {
+        let Some(compressed) = self.store.get(SPACE_INVENTORIES, agent_id.as_bytes())? else {
+            return Ok(None);
+        };
         let corrupt = |message: String| CmdbError::Corrupt {
             what: "agent inventory",
             key: agent_id.to_string(),
@@ -211,8 +217,20 @@ impl Cmdb {
         };
         let json =
             lz4_flex::decompress_size_prepended(&compressed).map_err(|e| corrupt(e.to_string()))?;
-        serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| corrupt(e.to_string()))
     }
+}
+
+/// Keeps the inventory of an agent that has no CI yet (its report waits in a conflict), for the
+/// person who resolves it and as the base of the agent's next delta.
+pub(crate) fn stage_unattached_inventory(batch: &mut Batch, agent_id: &str, inventory: &Inventory) {
+    batch.put(
+        SPACE_INVENTORIES,
+        agent_id.as_bytes().to_vec(),
+        lz4_flex::compress_prepend_size(&to_json(inventory)),
+    );
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {

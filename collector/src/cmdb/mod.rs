@@ -32,6 +32,7 @@ pub mod journal;
 pub mod model;
 pub mod reconcile;
 pub mod search;
+mod seen;
 pub mod timetravel;
 mod write;
 
@@ -191,6 +192,8 @@ pub struct Cmdb {
     state: Mutex<State>,
     interner: RwLock<Interner>,
     packages: RwLock<PackageIndex>,
+    /// Unchanged check-ins not yet written to their CI headers ([`seen`]).
+    pending_seen: RwLock<seen::PendingSeen>,
 }
 
 impl Cmdb {
@@ -221,6 +224,7 @@ impl Cmdb {
             state: Mutex::new(State { counters }),
             interner: RwLock::new(Interner::from_records(records)),
             packages: RwLock::new(PackageIndex::default()),
+            pending_seen: RwLock::new(seen::PendingSeen::default()),
         };
         cmdb.rebuild_package_index()?;
         Ok(cmdb)
@@ -256,6 +260,18 @@ impl Cmdb {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    pub(crate) fn pending_seen(&self) -> RwLockReadGuard<'_, seen::PendingSeen> {
+        self.pending_seen
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn pending_seen_mut(&self) -> RwLockWriteGuard<'_, seen::PendingSeen> {
+        self.pending_seen
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The CI agent `agent_id` feeds, if any.
     pub fn ci_of_agent(&self, agent_id: &str) -> CmdbResult<Option<String>> {
         Ok(self.agent_ci(agent_id)?.map(ci_id))
@@ -279,16 +295,18 @@ impl Cmdb {
         }
     }
 
+    /// The CI header, with the last-seen times of check-ins not yet written ([`seen`]).
     pub(crate) fn header(&self, ci: CiNum) -> CmdbResult<Option<CiHeader>> {
         match self.store.get(SPACE_CI, &ci.to_be_bytes())? {
             Some(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| CmdbError::Corrupt {
+                let mut header: CiHeader =
+                    serde_json::from_slice(&bytes).map_err(|e| CmdbError::Corrupt {
                         what: "CI header",
                         key: ci_id(ci),
                         message: e.to_string(),
-                    })
+                    })?;
+                self.pending_seen().overlay(&mut header);
+                Ok(Some(header))
             }
             None => Ok(None),
         }

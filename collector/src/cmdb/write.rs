@@ -16,6 +16,7 @@ use super::{
     SPACE_CI, SPACE_CONFLICTS, SPACE_EVENTS, SPACE_HISTORY, SPACE_INDEX, SPACE_META,
     SPACE_PACKAGES, State, codec, conflicts, timetravel,
 };
+use crate::ingest::SPACE_INVENTORIES;
 use crate::store::Batch;
 use census_shared::Inventory;
 use census_shared::delta;
@@ -80,20 +81,13 @@ impl Cmdb {
     /// Hands an applied report to the CMDB: reconciles the agent to a CI, records the changes, and
     /// commits `batch` (the ingest's writes) together with the CMDB's, once. `changed` is false when the
     /// agent's inventory is the one it reported last time.
-    /// A check-in of an unchanged machine: the agent's CI was seen now (last seen moves, a stale CI is
-    /// in use again), committed together with `batch`. Returns the CI, if the agent has one.
-    pub fn seen(&self, batch: Batch, agent_id: &str, now: &str) -> CmdbResult<Option<String>> {
-        let mut state = self.lock_state();
-        let mut tx = self.begin(&state, batch);
-        let mut seen = None;
-        if let Some(ci) = self.agent_ci(agent_id)?
-            && let Some(header) = self.header(ci)?
-        {
-            self.stage_report(&mut tx, ci, header, agent_id, None, None, now)?;
-            seen = Some(ci_id(ci));
+    /// The inventory `agent_id`'s next delta applies to: its CI's latest inventory, or the one kept
+    /// while its report waits in a conflict. `None` when the collector holds none (a full report is due).
+    pub fn delta_base(&self, agent_id: &str) -> CmdbResult<Option<Inventory>> {
+        match self.agent_ci(agent_id)? {
+            Some(ci) => self.inventory_of(ci),
+            None => self.unattached_inventory(agent_id),
         }
-        self.finish(&mut state, tx)?;
-        Ok(seen)
     }
 
     pub fn apply_report(
@@ -127,6 +121,7 @@ impl Cmdb {
                 CiOutcome::Updated { ci: ci_id(ci) }
             }
         } else if let Some(number) = self.open_conflict_of(agent_id)? {
+            conflicts::stage_unattached_inventory(&mut tx.batch, agent_id, inventory);
             CiOutcome::Conflict {
                 conflict: conflicts::conflict_id(number),
             }
@@ -188,6 +183,7 @@ impl Cmdb {
                         status: conflicts::ConflictStatus::Open,
                     };
                     tracing::warn!(conflict = %conflict.id, agent = agent_id, reason = %conflict.reason, "identity conflict queued");
+                    conflicts::stage_unattached_inventory(&mut tx.batch, agent_id, inventory);
                     tx.batch.put(
                         SPACE_CONFLICTS,
                         number.to_be_bytes().to_vec(),
@@ -289,6 +285,9 @@ impl Cmdb {
         };
         let (body, ids) = codec::encode(inventory, &mut self.interner_mut());
         tx.batch.put(SPACE_BODY, ci.to_be_bytes().to_vec(), body);
+        // From now on the CI body is the agent's delta base; a copy kept during a conflict goes.
+        tx.batch
+            .delete(SPACE_INVENTORIES, agent_id.as_bytes().to_vec());
         for key in index::keys(ci, inventory) {
             tx.batch.put(SPACE_INDEX, key, Vec::new());
         }
@@ -352,7 +351,7 @@ impl Cmdb {
     /// A report for CI `ci` from `agent_id`: `inventory` is `None` when it did not change; `attach` is
     /// the explanation when the agent joins the CI now.
     #[allow(clippy::too_many_arguments)]
-    fn stage_report(
+    pub(crate) fn stage_report(
         &self,
         tx: &mut Tx,
         ci: CiNum,
@@ -363,9 +362,13 @@ impl Cmdb {
         now: &str,
     ) -> CmdbResult<()> {
         header.last_seen = now.to_string();
+        // This header write carries the agent's latest time: nothing is pending for it any more.
+        self.pending_seen_mut().forget(agent_id);
         let mut extra = Vec::new();
         if let Some(identity) = attach {
             header.identity = identity;
+            tx.batch
+                .delete(SPACE_INVENTORIES, agent_id.as_bytes().to_vec());
             tx.batch.put(
                 SPACE_AGENTS,
                 agent_id.as_bytes().to_vec(),
@@ -455,6 +458,8 @@ impl Cmdb {
             agent_id.as_bytes().to_vec(),
             ci.to_be_bytes().to_vec(),
         );
+        tx.batch
+            .delete(SPACE_INVENTORIES, agent_id.as_bytes().to_vec());
         let extra = vec![Change::AgentAttached {
             agent_id: agent_id.to_string(),
         }];

@@ -424,3 +424,99 @@ fn silent_cis_go_stale_and_come_back_in_use_on_their_next_report() {
         ]
     );
 }
+
+/// An unchanged check-in of `agent` at `now` through the ingest, as the server handles it.
+fn check_in(h: &mut Harness, agent: &str, now: &str) {
+    let seq = h.seqs.entry(agent.to_string()).or_insert(0);
+    *seq += 1;
+    let header = ReportHeader {
+        epoch: 1,
+        seq: *seq,
+        report_id: format!("{agent}-{seq}"),
+        hash: h.ingest.state(agent).unwrap().unwrap().hash,
+        collected_at: now.to_string(),
+    };
+    let answer = h.ingest.check_in(agent, &header, now).unwrap();
+    assert_eq!(answer, census_shared::protocol::CheckInResponse::Unchanged);
+}
+
+#[test]
+fn check_ins_move_last_seen_at_once_and_reach_disk_on_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let machine = server(
+        "web-01",
+        Some("SRV-1"),
+        Some(UUID_A),
+        "0000aaaa",
+        "3c:ec:ef:00:00:61",
+    );
+    let ci = {
+        let mut h = Harness::open(&path, config());
+        let ci = h.ci("agt-1", &machine, &t(0));
+        check_in(&mut h, "agt-1", &t(10));
+        // Readers see the check-in before it is written.
+        let asset = h.cmdb.get_asset(&ci).unwrap().unwrap();
+        assert_eq!(asset.header.last_seen, t(10));
+        assert_eq!(asset.header.agents[0].last_seen, t(10));
+        assert_eq!(h.cmdb.pending_seen_count(), 1);
+        // Stale marking counts it: the CI was seen after the cutoff.
+        assert!(h.cmdb.mark_stale(&t(5), &t(11)).unwrap().is_empty());
+        check_in(&mut h, "agt-1", &t(20));
+        assert_eq!(h.cmdb.flush_seen().unwrap(), 1);
+        assert_eq!(h.cmdb.pending_seen_count(), 0);
+        // Nothing else was written: an unchanged check-in is no history and no event.
+        assert_eq!(h.history_kinds(&ci), Vec::<String>::new());
+        ci
+    };
+    let h = Harness::open(&path, config());
+    let asset = h.cmdb.get_asset(&ci).unwrap().unwrap();
+    assert_eq!(asset.header.last_seen, t(20));
+}
+
+#[test]
+fn a_stale_ci_checking_in_is_in_use_again_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(&dir);
+    let machine = server(
+        "web-02",
+        Some("SRV-2"),
+        Some(UUID_B),
+        "0000bbbb",
+        "3c:ec:ef:00:00:62",
+    );
+    let ci = h.ci("agt-2", &machine, &t(0));
+    assert_eq!(
+        h.cmdb.mark_stale(&t(30), &t(60)).unwrap(),
+        std::slice::from_ref(&ci)
+    );
+    check_in(&mut h, "agt-2", &t(70));
+    let asset = h.cmdb.get_asset(&ci).unwrap().unwrap();
+    assert_eq!(asset.header.status.value, Status::InUse);
+    assert_eq!(h.cmdb.pending_seen_count(), 0, "written at once, not held");
+}
+
+#[test]
+fn the_delta_base_is_the_ci_body_not_a_second_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(&dir);
+    let machine = server(
+        "web-03",
+        Some("SRV-3"),
+        None,
+        "0000cccc",
+        "3c:ec:ef:00:00:63",
+    );
+    h.ci("agt-3", &machine, &t(0));
+    let held = h.ingest.inventory("agt-3").unwrap().unwrap();
+    assert_eq!(
+        content_hash(&held),
+        h.ingest.state("agt-3").unwrap().unwrap().hash
+    );
+    let copies = h
+        .cmdb
+        .store
+        .scan_prefix(crate::ingest::SPACE_INVENTORIES, b"")
+        .count();
+    assert_eq!(copies, 0);
+}

@@ -1,0 +1,352 @@
+//! The CMDB engine at fleet scale, in process: real sled on disk, the real `Ingest` + `Cmdb` write path
+//! (reconciliation, compact bodies, history, indexes, events), without HTTP or TLS in front (those are
+//! measured end to end by `census-fleetsim`). It answers the questions of the fleet-scale goals that a
+//! network benchmark on a 2-core machine cannot isolate: how many new CIs, changed reports and
+//! check-ins per second the engine takes, how many bytes a CI and a history entry cost on disk, and how
+//! long the asset queries take at 100,000 CIs.
+//!
+//! ```sh
+//! cargo bench -p census-collector --bench cmdb_scale -- --cis 100000 --packages 500 --threads 2
+//! ```
+//! `cargo test -p census-collector --benches` runs it once with a small fleet so it cannot rot.
+//! Figures: BENCHMARKS.md.
+
+use census_collector::cmdb::{Cmdb, CmdbConfig};
+use census_collector::ingest::Ingest;
+use census_collector::query;
+use census_collector::store::Store;
+use census_collector::store::sled::SledStore;
+use census_shared::delta;
+use census_shared::hash::content_hash;
+use census_shared::inventory::{Inventory, Package, SCHEMA_VERSION};
+use census_shared::protocol::{ReportBody, ReportHeader};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Distinct package names across the fleet (machines draw from one pool, as real fleets do).
+const POOL: usize = 4_000;
+
+struct Options {
+    cis: usize,
+    packages: usize,
+    threads: usize,
+    queries: usize,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        cis: 2_000,
+        packages: 1_000,
+        threads: 2,
+        queries: 200,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo test --benches` passes no options: a quick run that only proves the bench still works.
+    if !args.iter().any(|arg| arg == "--bench") {
+        options = Options {
+            cis: 60,
+            packages: 200,
+            threads: 2,
+            queries: 5,
+        };
+    }
+    let value = |name: &str| {
+        args.iter()
+            .position(|arg| arg == name)
+            .and_then(|at| args.get(at + 1))
+            .and_then(|text| text.parse::<usize>().ok())
+    };
+    if let Some(cis) = value("--cis") {
+        options.cis = cis;
+    }
+    if let Some(packages) = value("--packages") {
+        options.packages = packages;
+    }
+    if let Some(threads) = value("--threads") {
+        options.threads = threads.max(1);
+    }
+    if let Some(queries) = value("--queries") {
+        options.queries = queries.max(1);
+    }
+    options
+}
+
+/// A small deterministic generator (splitmix64) so runs are comparable.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn package(name: usize, variant: u64) -> Package {
+    Package {
+        manager: "dpkg".into(),
+        name: if name == 0 {
+            "openssl".into()
+        } else {
+            format!("pkg-{name:04}")
+        },
+        // Most of a fleet runs the same few versions of each package.
+        version: if name == 0 {
+            [
+                "3.0.2-0ubuntu1",
+                "3.0.11-1~deb12u2",
+                "3.0.15-1~deb12u1",
+                "1.1.1w-0+deb11u1",
+            ][variant as usize % 4]
+                .to_string()
+        } else {
+            format!(
+                "{}.{}.{}-{}",
+                name % 7,
+                name % 13,
+                variant % 3,
+                1 + variant % 2
+            )
+        },
+        arch: Some("amd64".into()),
+        source: Some(format!("src-{name:04}")),
+        vendor: Some("Debian Developers <debian-devel@lists.debian.org>".into()),
+        section: Some("utils".into()),
+        installed_size_bytes: Some((name as u64 + 1) * 4096),
+        installed_at: None,
+    }
+}
+
+/// Machine `index`: a unique identity, a web/db/app hostname, `count` packages from the pool.
+fn machine(index: usize, count: usize) -> Inventory {
+    let mut inventory = Inventory::default();
+    inventory.schema_version = SCHEMA_VERSION;
+    inventory.collected_at = "2026-11-27T00:00:00Z".into();
+    inventory.agent.version = "bench".into();
+    let role = ["web", "db", "app", "cache"][index % 4];
+    inventory.host.hostname = Some(format!("{role}-{index:06}"));
+    inventory.host.machine_id = Some(format!("{:032x}", mix(index as u64)));
+    inventory.os.id = Some("debian".into());
+    inventory.os.version = Some(format!("{}", 10 + index % 3));
+    inventory.hardware.system.vendor = Some("Dell Inc.".into());
+    inventory.hardware.system.serial = Some(format!("SRV{index:08}"));
+    inventory.hardware.system.uuid = Some(format!("4c4c4544-0000-4000-8000-{index:012x}"));
+    inventory.hardware.memory.total_bytes = Some(1 << (33 + index % 4));
+    let mut seed = mix(index as u64 ^ 0x5eed);
+    let mut names = vec![0usize];
+    while names.len() < count.min(POOL) {
+        seed = mix(seed);
+        let name = 1 + (seed as usize % (POOL - 1));
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    inventory.software.packages = names
+        .iter()
+        .map(|&name| package(name, mix(seed ^ name as u64) % 100 / 30))
+        .collect();
+    inventory.canonicalize();
+    inventory
+}
+
+fn header(seq: u64, inventory: &Inventory) -> ReportHeader {
+    ReportHeader {
+        epoch: 1,
+        seq,
+        report_id: format!(
+            "r{seq}-{}",
+            inventory.host.hostname.as_deref().unwrap_or("")
+        ),
+        hash: content_hash(inventory),
+        collected_at: inventory.collected_at.clone(),
+    }
+}
+
+/// Runs `work(i)` for every i in 0..n on `threads` threads; returns the wall time.
+fn parallel(n: usize, threads: usize, work: impl Fn(usize) + Sync) -> Duration {
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    work(i);
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+fn rate(label: &str, n: usize, wall: Duration) {
+    println!(
+        "{label:<34} {n:>8} in {:>8.2} s = {:>9.0} /s",
+        wall.as_secs_f64(),
+        n as f64 / wall.as_secs_f64()
+    );
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| match entry.metadata() {
+                    Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
+                    Ok(meta) => meta.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let options = options();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("db");
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&path).expect("sled opens"));
+    let cmdb = Arc::new(Cmdb::open(Arc::clone(&store), CmdbConfig::default()).expect("cmdb"));
+    let ingest = Ingest::with_cmdb(Arc::clone(&store), Arc::clone(&cmdb));
+    let now = "2026-11-27T12:00:00Z";
+    println!(
+        "cmdb_scale: {} CIs x {} packages, {} threads, sled at {}",
+        options.cis,
+        options.packages,
+        options.threads,
+        path.display()
+    );
+
+    let wall = parallel(options.cis, options.threads, |i| {
+        let inventory = machine(i, options.packages);
+        let header = header(1, &inventory);
+        let body = ReportBody::Full {
+            inventory: Box::new(inventory),
+        };
+        ingest
+            .report(&format!("agent-{i}"), &header, body, now)
+            .expect("a new machine's full report is applied");
+    });
+    rate("new-machine full reports", options.cis, wall);
+    store.flush().expect("flush");
+    let after_full = dir_size(&path);
+
+    let wall = parallel(options.cis, options.threads, |i| {
+        let inventory = machine(i, options.packages);
+        let answer = ingest
+            .check_in(&format!("agent-{i}"), &header(2, &inventory), now)
+            .expect("check-in");
+        assert_eq!(
+            answer,
+            census_shared::protocol::CheckInResponse::Unchanged,
+            "machine {i} is unchanged"
+        );
+    });
+    rate("unchanged check-ins", options.cis, wall);
+
+    let wall = parallel(options.cis, options.threads, |i| {
+        let old = machine(i, options.packages);
+        let mut new = old.clone();
+        for package in new.software.packages.iter_mut().skip(1).step_by(97).take(3) {
+            package.version.push_str("+sec1");
+        }
+        new.canonicalize();
+        let body = ReportBody::Delta {
+            base_hash: content_hash(&old),
+            delta: delta::diff(&old, &new),
+        };
+        ingest
+            .report(
+                &format!("agent-{i}"),
+                &header(3, &new),
+                body,
+                "2026-11-27T13:00:00Z",
+            )
+            .expect("a delta report is applied");
+    });
+    rate("changed reports (3 upgrades, delta)", options.cis, wall);
+    store.flush().expect("flush");
+    let after_delta = dir_size(&path);
+
+    let mut spaces: Vec<(&str, u64, u64)> = Vec::new();
+    for space in [
+        "cmdb_ci",
+        "cmdb_body",
+        "cmdb_packages",
+        "cmdb_index",
+        "cmdb_history",
+        "cmdb_checkpoints",
+        "cmdb_events",
+        "cmdb_agents",
+        "agent_reports",
+        "agent_inventories",
+    ] {
+        let (mut entries, mut bytes) = (0u64, 0u64);
+        for entry in store.range(
+            space,
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+            false,
+        ) {
+            let (key, value) = entry.expect("readable");
+            entries += 1;
+            bytes += (key.len() + value.len()) as u64;
+        }
+        spaces.push((space, entries, bytes));
+    }
+    println!(
+        "{:<20} {:>10} {:>14} {:>12}",
+        "space", "entries", "bytes", "per CI"
+    );
+    for (space, entries, bytes) in &spaces {
+        println!(
+            "{space:<20} {entries:>10} {bytes:>14} {:>12.0}",
+            *bytes as f64 / options.cis as f64
+        );
+    }
+    let logical: u64 = spaces.iter().map(|(_, _, bytes)| bytes).sum();
+    println!(
+        "logical {:.1} KB/CI; on disk after full reports {:.1} KB/CI, after one changed report each {:.1} KB/CI (+{:.2} KB per history entry)",
+        logical as f64 / options.cis as f64 / 1024.0,
+        after_full as f64 / options.cis as f64 / 1024.0,
+        after_delta as f64 / options.cis as f64 / 1024.0,
+        (after_delta.saturating_sub(after_full)) as f64 / options.cis as f64 / 1024.0,
+    );
+
+    for text in [
+        "package:openssl version<3.0.7",
+        "hostname ~ \"web-*\"",
+        "os.version=11 and memory.total_bytes >= 32GiB",
+    ] {
+        let expr = query::parse(text).expect("the benchmark queries parse");
+        let mut times = Vec::with_capacity(options.queries);
+        let mut matched = 0;
+        for _ in 0..options.queries {
+            let started = Instant::now();
+            let page = cmdb
+                .search(Some(&expr), None, 50, None)
+                .expect("the query runs");
+            times.push(started.elapsed());
+            matched = page.items.len();
+        }
+        assert!(matched > 0, "'{text}' matches some of the fleet");
+        times.sort();
+        println!(
+            "query {text:<48} first page of {matched:>3}: p50 {:>7.2} ms  p99 {:>7.2} ms",
+            percentile(&times, 0.5),
+            percentile(&times, 0.99)
+        );
+    }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|line| line.starts_with("VmHWM"))
+    {
+        println!("peak RSS (whole benchmark process, generator included): {line}");
+    }
+}
