@@ -176,6 +176,7 @@ pub fn asset_view(asset: &Value) -> View {
             text_at(cpu, "/logical_cpus"),
         ) {
             (Some(cores), Some(threads)) => format!("{model} ({cores} cores, {threads} threads)"),
+            (Some(cores), None) => format!("{model} ({cores} cores)"),
             (None, Some(threads)) => format!("{model} ({threads} CPUs)"),
             _ => model,
         }

@@ -269,10 +269,15 @@ impl View {
     }
 }
 
-/// Colour only on a terminal, and never when `NO_COLOR` is set to anything but the empty string
-/// (<https://no-color.org>).
-pub fn colour_enabled(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
-    is_terminal && no_color.is_none_or(|value| value.is_empty())
+/// Colour on a terminal (or when `CLICOLOR_FORCE` is set, e.g. under `less -R` or in tests), and never
+/// when `NO_COLOR` is set to anything but the empty string (<https://no-color.org>): NO_COLOR wins.
+pub fn colour_enabled(
+    is_terminal: bool,
+    no_color: Option<&std::ffi::OsStr>,
+    force: Option<&std::ffi::OsStr>,
+) -> bool {
+    let set = |value: Option<&std::ffi::OsStr>| value.is_some_and(|v| !v.is_empty() && v != "0");
+    !set(no_color) && (is_terminal || set(force))
 }
 
 /// Writes results to stdout in the chosen format.
@@ -287,9 +292,14 @@ impl Printer {
     pub fn stdout(format: Format) -> Self {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR");
+        let force = std::env::var_os("CLICOLOR_FORCE");
         Self {
             format,
-            colour: colour_enabled(std::io::stdout().is_terminal(), no_color.as_deref()),
+            colour: colour_enabled(
+                std::io::stdout().is_terminal(),
+                no_color.as_deref(),
+                force.as_deref(),
+            ),
         }
     }
 
@@ -417,11 +427,15 @@ mod tests {
     }
 
     #[test]
-    fn colour_needs_a_terminal_and_no_no_color() {
+    fn colour_needs_a_terminal_or_a_force_and_no_color_always_wins() {
         use std::ffi::OsStr;
-        assert!(colour_enabled(true, None));
-        assert!(colour_enabled(true, Some(OsStr::new(""))));
-        assert!(!colour_enabled(true, Some(OsStr::new("1"))));
-        assert!(!colour_enabled(false, None));
+        let on = Some(OsStr::new("1"));
+        assert!(colour_enabled(true, None, None));
+        assert!(colour_enabled(true, Some(OsStr::new("")), None));
+        assert!(!colour_enabled(true, on, None));
+        assert!(!colour_enabled(false, None, None));
+        assert!(colour_enabled(false, None, on));
+        assert!(!colour_enabled(false, None, Some(OsStr::new("0"))));
+        assert!(!colour_enabled(true, on, on));
     }
 }
