@@ -326,6 +326,7 @@ async fn incidents_and_changes_through_their_lifecycles_with_roles_and_impact() 
     assert_eq!(id, "INC-000001", "{}", created.stdout);
 
     let show = desk.run(&["incidents", "show", &id], None, &[]).await.ok();
+
     for expected in [
         "title:",
         "Disk failing",

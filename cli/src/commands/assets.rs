@@ -7,7 +7,7 @@
 use super::{items, page_query, written};
 use crate::cli::AssetsCommand;
 use crate::client::Client;
-use crate::output::{Column, Printer, View, column, human_bytes, text_at, time_column};
+use crate::output::{Column, Printer, View, column, human_bytes, short_time, text_at, time_column};
 use crate::resolve;
 use serde_json::{Value, json};
 
@@ -139,9 +139,7 @@ pub fn describe_change(change: &Value) -> String {
         .iter()
         .find_map(|name| get(name));
     let bytes_or_text = |name: &str| match change.get(name) {
-        Some(Value::Number(n)) if name.contains("bytes") || kind.starts_with("memory_total") => {
-            n.as_u64().map(human_bytes)
-        }
+        Some(Value::Number(n)) if name.ends_with("bytes") => n.as_u64().map(human_bytes),
         _ => get(name),
     };
     let value = if change.get("from").is_some() || change.get("to").is_some() {
@@ -228,8 +226,11 @@ pub fn asset_view(asset: &Value) -> View {
         fields.push((managed.into(), at(&format!("/managed/{managed}/value"))));
     }
     fields.extend([
-        ("first_seen".into(), at("/first_seen")),
-        ("last_seen".into(), at("/last_seen")),
+        (
+            "first_seen".into(),
+            at("/first_seen").map(|t| short_time(&t)),
+        ),
+        ("last_seen".into(), at("/last_seen").map(|t| short_time(&t))),
         (
             "agents".into(),
             Some(

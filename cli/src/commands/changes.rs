@@ -4,7 +4,7 @@
 //! active change on the same CI) go to stderr, so a script's stdout holds only the result.
 
 use super::incidents::put;
-use super::{items, page_query, record_id, written};
+use super::{created, list_records, record_id, written};
 use crate::cli::ChangesCommand;
 use crate::client::{Answer, Client};
 use crate::output::{Column, Format, Printer, View, column, short_time, text_at, time_column};
@@ -56,16 +56,7 @@ pub async fn run(client: &Client, command: ChangesCommand) -> anyhow::Result<()>
                 .post(&["api", "v1", "changes"], &Value::Object(body))
                 .await?;
             warn(&answer.value);
-            let printer = Printer::stdout(output.format);
-            if printer.format == Format::Json {
-                return written(printer.raw_json(&answer.body));
-            }
-            let id = text_at(&answer.value, "/record/id").unwrap_or_default();
-            eprintln!(
-                "created {id} in state {}",
-                text_at(&answer.value, "/record/state").unwrap_or_else(|| "-".into())
-            );
-            written(printer.write(&format!("{id}\n")))
+            created(&answer, output.format, "/record", ("state", "/state"))
         }
         ChangesCommand::List {
             state,
@@ -76,29 +67,22 @@ pub async fn run(client: &Client, command: ChangesCommand) -> anyhow::Result<()>
             page,
             output,
         } => {
-            let mut params: Vec<(&str, String)> = Vec::new();
-            if let Some(ci) = ci {
-                params.push(("ci", resolve::ci(client, &ci).await?));
-            }
-            for (name, value) in [
+            let filters = vec![
                 ("state", state),
                 ("change_type", change_type),
                 ("risk", risk),
                 ("text", text),
-            ] {
-                if let Some(value) = value {
-                    params.push((name, value));
-                }
-            }
-            page_query(&page, &mut params);
-            let answer = client.get(&["api", "v1", "changes"], &params).await?;
-            let (items, next) = items(&answer.value)?;
-            written(Printer::stdout(output.format).list(
-                &answer.body,
-                items,
+            ];
+            list_records(
+                client,
+                "changes",
+                ci,
+                filters,
+                &page,
+                output.format,
                 &CHANGE_COLUMNS,
-                next.map(|cursor| (cursor, "census changes list")),
-            ))
+            )
+            .await
         }
         ChangesCommand::Show { id, output } => {
             let answer = client

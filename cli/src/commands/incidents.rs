@@ -5,7 +5,7 @@
 //! `--days` days, the other open incidents on it, and the impact of all affected CIs.
 
 use super::impact::{hostnames, impact_section, impacted_ids};
-use super::{items, page_query, record_id, written};
+use super::{created, list_records, record_id, written};
 use crate::cli::IncidentsCommand;
 use crate::client::Client;
 use crate::output::{
@@ -64,16 +64,7 @@ pub async fn run(client: &Client, command: IncidentsCommand) -> anyhow::Result<(
             let answer = client
                 .post(&["api", "v1", "incidents"], &Value::Object(body))
                 .await?;
-            let printer = Printer::stdout(output.format);
-            if printer.format == Format::Json {
-                return written(printer.raw_json(&answer.body));
-            }
-            let id = text_at(&answer.value, "/id").unwrap_or_default();
-            eprintln!(
-                "created {id} with priority {}",
-                text_at(&answer.value, "/priority").unwrap_or_else(|| "-".into())
-            );
-            written(printer.write(&format!("{id}\n")))
+            created(&answer, output.format, "", ("priority", "/priority"))
         }
         IncidentsCommand::List {
             state,
@@ -84,29 +75,22 @@ pub async fn run(client: &Client, command: IncidentsCommand) -> anyhow::Result<(
             page,
             output,
         } => {
-            let mut params: Vec<(&str, String)> = Vec::new();
-            if let Some(ci) = ci {
-                params.push(("ci", resolve::ci(client, &ci).await?));
-            }
-            for (name, value) in [
+            let filters = vec![
                 ("state", state),
                 ("priority", priority),
                 ("assignee", assignee),
                 ("text", text),
-            ] {
-                if let Some(value) = value {
-                    params.push((name, value));
-                }
-            }
-            page_query(&page, &mut params);
-            let answer = client.get(&["api", "v1", "incidents"], &params).await?;
-            let (items, next) = items(&answer.value)?;
-            written(Printer::stdout(output.format).list(
-                &answer.body,
-                items,
+            ];
+            list_records(
+                client,
+                "incidents",
+                ci,
+                filters,
+                &page,
+                output.format,
                 &INCIDENT_COLUMNS,
-                next.map(|cursor| (cursor, "census incidents list")),
-            ))
+            )
+            .await
         }
         IncidentsCommand::Show { id, days, output } => {
             let id = record_id(&id);
@@ -219,9 +203,13 @@ pub fn context_view(context: &Value, names: &std::collections::BTreeMap<String, 
             (Some(model), Some(cores)) => Some(format!("{model} ({cores} cores)")),
             (model, _) => model,
         };
+        let title = match get("name") {
+            Some(name) => format!("Affected {id} ({name})"),
+            None => format!("Affected {id}"),
+        };
         view.fields(
             &id,
-            &format!("Affected {id}"),
+            &title,
             vec![
                 ("name".into(), get("name")),
                 ("os".into(), get("os")),
@@ -306,7 +294,7 @@ mod tests {
         let text = context_view(&context, &BTreeMap::new()).render(Format::Table, false);
         for expected in [
             "priority:         P2\n",
-            "Affected ci-000001\n",
+            "Affected ci-000001 (web-01)\n",
             "cpu:    Xeon (8 cores)\n",
             "memory: 16.0 GiB\n",
             "Changes seen on ci-000001 since 2026-11-19 10:00\n",

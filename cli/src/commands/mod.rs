@@ -15,8 +15,10 @@ pub mod incidents;
 pub mod login;
 
 use crate::cli::{Command, PageArgs};
-use crate::client::Client;
+use crate::client::{Answer, Client};
 use crate::config;
+use crate::output::{Column, Format, Printer, text_at};
+use crate::resolve;
 use anyhow::Context;
 use serde_json::Value;
 
@@ -56,6 +58,57 @@ pub fn page_query(page: &PageArgs, query: &mut Vec<(&'static str, String)>) {
     if let Some(cursor) = &page.cursor {
         query.push(("cursor", cursor.clone()));
     }
+}
+
+/// One page of ITSM records (`incidents`, `changes`): on the asset `ci` if given, with the other
+/// `filters` that are set.
+pub async fn list_records(
+    client: &Client,
+    kind: &str,
+    ci: Option<String>,
+    filters: Vec<(&'static str, Option<String>)>,
+    page: &PageArgs,
+    format: Format,
+    columns: &[Column],
+) -> anyhow::Result<()> {
+    let mut params: Vec<(&str, String)> = Vec::new();
+    if let Some(ci) = ci {
+        params.push(("ci", resolve::ci(client, &ci).await?));
+    }
+    params.extend(
+        filters
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?))),
+    );
+    page_query(page, &mut params);
+    let answer = client.get(&["api", "v1", kind], &params).await?;
+    let (items, next) = items(&answer.value)?;
+    let again = format!("census {kind} list");
+    written(Printer::stdout(format).list(
+        &answer.body,
+        items,
+        columns,
+        next.map(|cursor| (cursor, again.as_str())),
+    ))
+}
+
+/// The answer to a create: the JSON as it came, or the new id alone on stdout (for `id=$(census ...)`)
+/// with `detail` (the JSON pointer of a field worth saying, e.g. the priority) on stderr.
+pub fn created(
+    answer: &Answer,
+    format: Format,
+    record: &str,
+    detail: (&str, &str),
+) -> anyhow::Result<()> {
+    let printer = Printer::stdout(format);
+    if format == Format::Json {
+        return written(printer.raw_json(&answer.body));
+    }
+    let id = text_at(&answer.value, &format!("{record}/id")).unwrap_or_default();
+    let (label, pointer) = detail;
+    let value = text_at(&answer.value, &format!("{record}{pointer}")).unwrap_or_else(|| "-".into());
+    eprintln!("created {id} with {label} {value}");
+    written(printer.write(&format!("{id}\n")))
 }
 
 /// A listing's items and next cursor.
