@@ -72,10 +72,7 @@ impl Collector {
         );
         let ca_file = dir.path().join("ca.pem");
         std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-        let http = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap()])
-            .build()
-            .unwrap();
+        let http = https(ca.cert_pem(), None);
         Self {
             dir,
             server,
@@ -162,13 +159,7 @@ impl Collector {
         );
         let answer: EnrollResponse = response.json().await.unwrap();
         let pem = format!("{}{}", answer.certificate_pem, key.serialize_pem());
-        let http = reqwest::Client::builder()
-            .tls_certs_only([
-                reqwest::Certificate::from_pem(self.ca.cert_pem().as_bytes()).unwrap(),
-            ])
-            .identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
-            .build()
-            .unwrap();
+        let http = https(self.ca.cert_pem(), Some(&pem));
         Agent {
             id: answer.agent_id,
             http,
@@ -235,6 +226,16 @@ impl Collector {
             ("CENSUS_TOKEN".into(), token.into()),
         ]
     }
+}
+
+/// An HTTPS client trusting only `ca_pem`, with a client certificate when given (agents).
+fn https(ca_pem: &str, identity_pem: Option<&str>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()]);
+    if let Some(pem) = identity_pem {
+        builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
 }
 
 pub fn inventory(host: &str, n: u8, openssl: &str) -> Inventory {
