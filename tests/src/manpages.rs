@@ -1,7 +1,7 @@
-//! Manual pages for `census-agent` and `census-collector`, rendered from their clap definitions so the
-//! pages can never disagree with `--help`.
+//! Manual pages for `census-agent`, `census-collector` and the `census` client, rendered from their
+//! clap definitions so the pages can never disagree with `--help`.
 //!
-//! Layout: [`commands`] lists the two programs' command lines; [`render_all`] writes one page per
+//! Layout: [`commands`] lists the three programs' command lines; [`render_all`] writes one page per
 //! command and per visible subcommand (`census-agent.1`, `census-agent-enroll.1`,
 //! `census-collector-enroll-token-create.1` ...) into a directory. The `census-manpages` binary calls it;
 //! `packaging/build-deb.sh` gzips the result into the packages' `usr/share/man/man1`.
@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 /// The manual the pages belong to (the centre of the page footer/header).
 const MANUAL: &str = "Census Manual";
 
-/// The command lines of both programs, fully built (subcommands know their `census-x-y` names).
+/// The command lines of the programs, fully built (subcommands know their `census-x-y` names).
 pub fn commands() -> Vec<clap::Command> {
     [
         census_agent::cli::Cli::command(),
         census_collector::cli::Cli::command(),
+        census_cli::command(),
     ]
     .into_iter()
     .map(|command| {
@@ -107,6 +108,9 @@ mod tests {
             "census-agent-check-config.1",
             "census-collector-enroll-token-create.1",
             "census-collector-agent-approve.1",
+            "census.1",
+            "census-assets-history.1",
+            "census-incidents-create.1",
         ] {
             assert!(
                 names.iter().any(|n| n == expected),

@@ -1,5 +1,5 @@
-//! `census-manpages DIR`: writes the manual pages of census-agent and census-collector (one per command
-//! and subcommand, roff, uncompressed) into DIR, creating it, and prints each path. Used by
+//! `census-manpages DIR`: writes the manual pages of census-agent, census-collector and census (one per
+//! command and subcommand, roff, uncompressed) into DIR, creating it, and prints each path. Used by
 //! `packaging/build-deb.sh`.
 
 use anyhow::Context;
