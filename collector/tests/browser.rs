@@ -141,6 +141,21 @@ async fn text_of(client: &Client, css: &str) -> String {
     }
 }
 
+/// Clicks what `locator` finds and waits until the browser has left the page (a new document
+/// replaces the old one, even when the form redirects back to the same URL).
+async fn click_through(client: &Client, locator: Locator<'_>) {
+    let old_page = client.find(Locator::Css("html")).await.unwrap();
+    client.find(locator).await.unwrap().click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while old_page.tag_name().await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the page did not change within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn path_of(client: &Client) -> String {
     client.current_url().await.unwrap().path().to_string()
 }
@@ -163,6 +178,18 @@ async fn a_service_desk_agent_signs_in_finds_a_machine_and_opens_an_incident_on_
     let mut upgraded = Machine::debian("web-01");
     upgraded.openssl = "3.0.15-1~deb12u1";
     console.report(&mut web01, &upgraded).await;
+    // A load balancer in front of web-01: the incident's impact lists it.
+    let lb = console.machine(&Machine::debian("lb-01")).await;
+    let admin = console.token("root", Role::Admin);
+    let response = console
+        .http
+        .post(console.url("/api/v1/relationships"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({ "from": lb, "kind": "depends_on", "to": ci }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
     let token = console.token("dana", Role::ServiceDesk);
 
     let (_driver, port) = start_chromedriver();
@@ -179,42 +206,23 @@ async fn a_service_desk_agent_signs_in_finds_a_machine_and_opens_an_incident_on_
         .send_keys(&token)
         .await
         .unwrap();
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(&client, Locator::Css("form button[type=submit]")).await;
     assert_eq!(text_of(&client, "main h1").await, "Dashboard");
     let tiles = text_of(&client, ".tiles").await;
     assert!(
-        tiles.contains("Configuration items") && tiles.contains('6'),
+        tiles.contains("Configuration items") && tiles.contains('7'),
         "{tiles}"
     );
     text_of(&client, "svg.chart").await;
-    screenshot(&client, "dashboard", 1000).await;
 
     // Search with the query language.
-    client
-        .find(Locator::LinkText("Assets"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(&client, Locator::LinkText("Assets")).await;
     let query = client.find(Locator::Id("q")).await.unwrap();
     query
         .send_keys("hostname ~ \"web-*\" and package:openssl version>=3.0.11")
         .await
         .unwrap();
-    client
-        .find(Locator::Css("form.search button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(&client, Locator::Css("form.search button")).await;
     let results = text_of(&client, "table.data tbody").await;
     assert!(
         results.contains("web-01") && results.contains("web-03") && !results.contains("db-01"),
@@ -223,13 +231,7 @@ async fn a_service_desk_agent_signs_in_finds_a_machine_and_opens_an_incident_on_
     screenshot(&client, "assets", 700).await;
 
     // The asset page, then an incident on it.
-    client
-        .find(Locator::LinkText("web-01"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(&client, Locator::LinkText("web-01")).await;
     assert_eq!(path_of(&client).await, format!("/assets/{ci}"));
     let hardware = text_of(&client, "section[aria-labelledby=hardware]").await;
     assert!(
@@ -237,13 +239,7 @@ async fn a_service_desk_agent_signs_in_finds_a_machine_and_opens_an_incident_on_
         "{hardware}"
     );
     screenshot(&client, "asset", 1500).await;
-    client
-        .find(Locator::LinkText("Create incident on this CI"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(&client, Locator::LinkText("Create incident on this CI")).await;
     let title = client.find(Locator::Id("f-title")).await.unwrap();
     title
         .send_keys("web-01 returns 502 after openssl upgrade")
@@ -256,13 +252,7 @@ async fn a_service_desk_agent_signs_in_finds_a_machine_and_opens_an_incident_on_
         .click()
         .await
         .unwrap();
-    client
-        .find(Locator::Css("form.stack button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(&client, Locator::Css("form.stack button[type=submit]")).await;
     let heading = text_of(&client, "main h1").await;
     assert!(
         heading.starts_with("INC-") && heading.contains("returns 502"),
@@ -286,13 +276,11 @@ async fn a_service_desk_agent_signs_in_finds_a_machine_and_opens_an_incident_on_
         actions.contains("Start work") && !actions.contains("Close"),
         "{actions}"
     );
-    client
-        .find(Locator::XPath("//button[normalize-space()='Start work']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(
+        &client,
+        Locator::XPath("//button[normalize-space()='Start work']"),
+    )
+    .await;
     let log = text_of(&client, "section[aria-labelledby=log]").await;
     assert!(
         log.contains("New → In progress") && log.contains("dana"),
@@ -310,6 +298,12 @@ async fn a_service_desk_agent_signs_in_finds_a_machine_and_opens_an_incident_on_
         "{report}"
     );
     screenshot(&client, "unauthorized", 700).await;
+
+    // Back on the dashboard, the new incident is counted by priority.
+    click_through(&client, Locator::LinkText("Dashboard")).await;
+    let tiles = text_of(&client, ".tiles").await;
+    assert!(tiles.contains("1\nOpen incidents"), "{tiles}");
+    screenshot(&client, "dashboard", 1000).await;
 
     client.close().await.unwrap();
 }

@@ -15,13 +15,6 @@ const SOFTWARE_SHOWN: usize = 200;
 /// Changes listed per history entry before "and N more".
 const CHANGES_SHOWN: usize = 8;
 
-fn serde_name<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-        .unwrap_or_default()
-}
-
 fn arrow(from: Option<&str>, to: Option<&str>) -> String {
     format!("{} → {}", from.unwrap_or("none"), to.unwrap_or("none"))
 }
@@ -117,7 +110,7 @@ fn dl_row(term: &str, value: Markup) -> Markup {
 
 fn identity(view: &AssetView) -> Markup {
     let header = &view.asset.header;
-    let rule = header.identity.rule.map(|rule| serde_name(&rule));
+    let rule = header.identity.rule.map(|rule| page::words(&rule));
     html! {
         section.card aria-labelledby="identity" {
             h2 id="identity" { "Identity" }
@@ -331,7 +324,7 @@ fn records(view: &AssetView) -> Markup {
                              span.muted { (change.state.to_string()) } }
                     }
                     @for problem in &records.problems {
-                        li { code { (problem.id) } " " (problem.title) " " span.muted { (serde_name(&problem.state)) } }
+                        li { code { (problem.id) } " " (problem.title) " " span.muted { (page::words(&problem.state)) } }
                     }
                 }
             }

@@ -66,13 +66,6 @@ fn label(to: ChangeState) -> String {
     }
 }
 
-fn serde_name<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 pub async fn list(
     State(state): State<ApiState>,
     user: WebUser,
@@ -113,8 +106,8 @@ pub async fn list(
                         tr {
                             th scope="row" { a href={ "/changes/" (change.id) } { (change.id) } }
                             td { (change.title) }
-                            td { (serde_name(&change.change_type)) }
-                            td { (serde_name(&change.risk)) }
+                            td { (page::words(&change.change_type)) }
+                            td { (page::words(&change.risk)) }
                             td { (page::badge(tone(change.state), &change.state.to_string())) }
                             td { @match &change.window { Some(w) => { (page::at(w.start)) " – " (page::at(w.end)) }, None => (page::unknown()) } }
                         }
@@ -152,8 +145,8 @@ pub async fn show(
             section.card aria-labelledby="details" {
                 h2 id="details" { "Details" }
                 dl.facts {
-                    div { dt { "Type" } dd { (serde_name(&change.change_type)) } }
-                    div { dt { "Risk" } dd { (serde_name(&change.risk)) } }
+                    div { dt { "Type" } dd { (page::words(&change.change_type)) } }
+                    div { dt { "Risk" } dd { (page::words(&change.risk)) } }
                     div { dt { "Window" } dd { @match &change.window { Some(w) => { (page::at(w.start)) " – " (page::at(w.end)) }, None => (page::unknown()) } } }
                     div { dt { "Requested by" } dd { (change.requested_by) } }
                     div { dt { "Approver" } dd { (page::opt(change.approver.as_deref())) } }

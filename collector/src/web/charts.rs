@@ -233,8 +233,8 @@ impl ChartCache {
 
 /// A horizontal bar chart: one row per `(label, value)`, the value written at the end of each bar.
 pub fn bar_chart(id: &str, title: &str, description: &str, bars: &[(String, u64)]) -> Markup {
-    const WIDTH: u64 = 560;
-    const LABEL: u64 = 190;
+    const WIDTH: u64 = 600;
+    const LABEL: u64 = 220;
     const ROW: u64 = 30;
     const BAR: u64 = 18;
     let max = bars.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
@@ -255,7 +255,7 @@ pub fn bar_chart(id: &str, title: &str, description: &str, bars: &[(String, u64)
                 @let length = if *value == 0 { 0 } else { (room * value / max).max(2) };
                 g {
                     title { (label) ": " (value) }
-                    text.chart-label x={ (LABEL - 10) } y={ (y + BAR - 4) } text-anchor="end" { (shorten(label, 28)) }
+                    text.chart-label x={ (LABEL - 10) } y={ (y + BAR - 4) } text-anchor="end" { (shorten(label, 30)) }
                     rect.chart-bar x=(LABEL) y=(y) width=(length) height=(BAR) rx="3" {}
                     text.chart-value x={ (LABEL + length + 6) } y={ (y + BAR - 4) } { (value) }
                 }

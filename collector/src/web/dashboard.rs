@@ -164,7 +164,35 @@ pub async fn show(
                 }
             }
         }
-        div.grid {
+        div.grid.two {
+            @match &charts {
+                Some(charts) => {
+                    section.card {
+                        h2 { "Operating systems" }
+                        (charts::bar_chart("os-chart", "CIs per operating system version",
+                            &format!("Bar chart of {} configuration items by OS name and version.", charts.n_cis), &charts.os))
+                    }
+                    section.card {
+                        h2 { "Hardware age" }
+                        (charts::bar_chart("age-chart", "CIs per hardware age",
+                            "Bar chart of configuration items by years since the BIOS release date.", &charts.age))
+                        p.muted.small {
+                            "From the BIOS release date; "
+                            (charts.age_estimated) " of " (charts.n_cis)
+                            " CIs report none and are counted from their first sighting (a lower bound)."
+                            @if let Some(at) = charts.computed_at { " Computed " (page::at(at)) "." }
+                        }
+                    }
+                }
+                None => {
+                    section.card {
+                        h2 { "Fleet charts" }
+                        p role="status" { "The OS and hardware-age charts are being computed; reload in a moment." }
+                    }
+                }
+            }
+        }
+        div.grid.two {
             @if let Some(by_priority) = &counts.incidents {
                 section.card {
                     h2 { "Open incidents by priority" }
@@ -202,32 +230,6 @@ pub async fn show(
                                 td.num { (n) }
                             }
                         }
-                    }
-                }
-            }
-            @match &charts {
-                Some(charts) => {
-                    section.card {
-                        h2 { "Operating systems" }
-                        (charts::bar_chart("os-chart", "CIs per operating system version",
-                            &format!("Bar chart of {} configuration items by OS name and version.", charts.n_cis), &charts.os))
-                    }
-                    section.card {
-                        h2 { "Hardware age" }
-                        (charts::bar_chart("age-chart", "CIs per hardware age",
-                            "Bar chart of configuration items by years since the BIOS release date.", &charts.age))
-                        p.muted.small {
-                            "From the BIOS release date; "
-                            (charts.age_estimated) " of " (charts.n_cis)
-                            " CIs report none and are counted from their first sighting (a lower bound)."
-                            @if let Some(at) = charts.computed_at { " Computed " (page::at(at)) "." }
-                        }
-                    }
-                }
-                None => {
-                    section.card {
-                        h2 { "Fleet charts" }
-                        p role="status" { "The OS and hardware-age charts are being computed; reload in a moment." }
                     }
                 }
             }

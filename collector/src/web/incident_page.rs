@@ -112,7 +112,7 @@ fn hardware(ci: &CiContext) -> Markup {
                     @for change in &ci.discovered_changes {
                         li {
                             time datetime=(page::at(change.at)) { (page::at(change.at)) } " · "
-                            (format!("{:?}", change.kind).to_lowercase()) " " strong { (change.subject) } " "
+                            (page::words(&change.kind)) " " strong { (change.subject) } " "
                             (change.old.as_deref().unwrap_or("none")) " → " (change.new.as_deref().unwrap_or("none"))
                         }
                     }
@@ -177,7 +177,7 @@ fn impact(context: &IncidentContext) -> Markup {
             @if context.impact.cis.is_empty() {
                 p.muted { "No other CI depends on the affected ones." }
             } @else {
-                p { (context.impact.cis.len()) " dependent CIs." @if context.impact.truncated { " The walk stopped at its limit; there may be more." } }
+                p { "Dependent CIs: " (context.impact.cis.len()) "." @if context.impact.truncated { " The walk stopped at its limit; there may be more." } }
                 ul.tree {
                     @for ci in &context.incident.affected_cis {
                         li { a href={ "/assets/" (ci) } { strong { (ci) } } " (affected)" (impact_tree(&context.impact, std::slice::from_ref(ci))) }
@@ -196,7 +196,7 @@ pub fn render(user: &WebUser, context: &IncidentContext) -> HtmlPage {
             h1 { (incident.id) ": " (incident.title) }
             div { (priority_badge(incident.priority)) " " (page::badge(state_tone(incident.state), &incident.state.to_string())) }
         }
-        div.grid {
+        div.grid.two {
             section.card aria-labelledby="details" {
                 h2 id="details" { "Details" }
                 dl.facts {

@@ -208,6 +208,14 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// An enum's wire name in words: `package_upgraded` → `package upgraded`.
+pub fn words<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default()
+}
+
 /// An unknown value, shown as a muted dash with its meaning for screen readers.
 pub fn unknown() -> Markup {
     html! { span.muted title="unknown" { "—" span.sr { "unknown" } } }

@@ -85,7 +85,7 @@ pub async fn unauthorized(
                             th scope="row" { (flag.id) }
                             td { a href={ "/assets/" (flag.ci) } { (flag.ci) } }
                             td {
-                                (format!("{:?}", flag.change.kind).to_lowercase()) " " strong { (flag.change.subject) } br;
+                                (page::words(&flag.change.kind)) " " strong { (flag.change.subject) } br;
                                 span.muted.small { (flag.change.old.as_deref().unwrap_or("none")) " → " (flag.change.new.as_deref().unwrap_or("none")) }
                             }
                             td { (page::at(flag.change.at)) }
