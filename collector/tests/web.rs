@@ -427,3 +427,128 @@ async fn search_pages_with_cursors_and_shows_where_a_query_fails_to_parse() {
     );
     assert!(dashboard.contains("<svg") && dashboard.contains("role=\"img\""));
 }
+
+#[tokio::test]
+async fn approvers_decide_changes_and_the_desk_acknowledges_unauthorized_ones() {
+    let console = Console::start().await;
+    let (mut agent, ci) = console.machine_agent(&Machine::debian("web-01")).await;
+    let desk_token = console.token("dan", Role::ServiceDesk);
+    let api = |path: &str| console.url(path);
+    let created: serde_json::Value = console
+        .http
+        .post(api("/api/v1/changes"))
+        .bearer_auth(&desk_token)
+        .json(&serde_json::json!({
+            "title": "upgrade openssl", "change_type": "normal", "risk": "moderate",
+            "implementation_plan": "apt-get install openssl", "backout_plan": "reinstall the old version",
+            "affected_cis": [ci],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["record"]["id"].as_str().unwrap().to_string();
+    let desk = console.sign_in(&desk_token).await;
+    let approver = console
+        .sign_in(&console.token("erin", Role::Approver))
+        .await;
+    let transition = format!("/changes/{id}/transition");
+    let response = console
+        .post(
+            &desk,
+            &transition,
+            &[("csrf", &desk.csrf), ("to", "assessment")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let (_, page) = console.get(&desk.cookie, &format!("/changes/{id}")).await;
+    assert!(
+        page.contains("Assessment") && !page.contains(">Approve<") && !page.contains(">Reject<"),
+        "{page}"
+    );
+    let (_, page) = console
+        .get(&approver.cookie, &format!("/changes/{id}"))
+        .await;
+    assert!(
+        page.contains(">Approve<") && page.contains(">Reject<"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Move to Draft"),
+        "approvers only decide: {page}"
+    );
+
+    let response = console
+        .post(
+            &desk,
+            &transition,
+            &[("csrf", &desk.csrf), ("to", "approved")],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "only approvers and admins decide changes"
+    );
+    let response = console
+        .post(
+            &approver,
+            &transition,
+            &[
+                ("csrf", &approver.csrf),
+                ("to", "approved"),
+                ("note", "go ahead"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = console
+        .get(&approver.cookie, &format!("/changes/{id}"))
+        .await;
+    assert!(page.contains("Approved") && page.contains("erin"), "{page}");
+
+    // An upgrade outside any approved window is flagged; the desk acknowledges it, an auditor cannot.
+    let mut upgraded = Machine::debian("web-01");
+    upgraded.openssl = "3.0.15-1~deb12u1";
+    console.report(&mut agent, &upgraded).await;
+    let (_, page) = console.get(&desk.cookie, "/reports/unauthorized").await;
+    let marker = "action=\"/reports/unauthorized/";
+    let start = page
+        .find(marker)
+        .expect("an open flag with an acknowledge form")
+        + marker.len();
+    let flag = page[start..].split('/').next().unwrap().to_string();
+    let acknowledge = format!("/reports/unauthorized/{flag}/acknowledge");
+    let auditor = console
+        .sign_in(&console.token("carol", Role::Auditor))
+        .await;
+    let response = console
+        .post(
+            &auditor,
+            &acknowledge,
+            &[("csrf", &auditor.csrf), ("note", "fine")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = console
+        .post(
+            &desk,
+            &acknowledge,
+            &[
+                ("csrf", &desk.csrf),
+                ("note", "emergency fix, CHG to follow"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = console
+        .get(&desk.cookie, "/reports/unauthorized?status=acknowledged")
+        .await;
+    assert!(
+        page.contains(&flag) && page.contains("emergency fix, CHG to follow"),
+        "{page}"
+    );
+}
