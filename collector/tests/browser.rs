@@ -199,6 +199,7 @@ async fn a_service_desk_agent_signs_in_finds_a_machine_and_opens_an_incident_on_
     // Sign in: the dashboard is behind /login.
     client.goto(&console.url("/")).await.unwrap();
     assert_eq!(path_of(&client).await, "/login");
+    screenshot(&client, "login", 600).await;
     client
         .find(Locator::Id("token"))
         .await

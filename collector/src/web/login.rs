@@ -40,13 +40,13 @@ fn login_page(next: &str, error: Option<&str>) -> HtmlPage {
         "Sign in",
         html! {
             section.card.narrow {
-                h1 { "Sign in to Census" }
+                h1 { "Sign in" }
                 p.muted { "Paste your API token (it starts with " code { "census_" } "). "
                     code { "census-collector init" } " prints the first administrator's token; administrators give every user their own." }
                 @if let Some(error) = error {
                     p.alert role="alert" id="login-error" { (error) }
                 }
-                form method="post" action="/login" {
+                form.stack method="post" action="/login" {
                     input type="hidden" name="next" value=(next);
                     label for="token" { "API token" }
                     input id="token" name="token" type="password" autocomplete="current-password"
