@@ -312,6 +312,18 @@ async fn roles_are_enforced_as_in_the_json_api() {
         !page.contains("Create incident on this CI"),
         "asset managers do not write incidents"
     );
+    let (_, page) = console
+        .get(&manager.cookie, &format!("/assets/{ci}?pkg=SSL"))
+        .await;
+    let software = &page[page.find("id=\"software\"").unwrap()..];
+    assert!(
+        software.contains(">openssl<") && software.contains(">libssl3<"),
+        "{software}"
+    );
+    assert!(
+        !software.contains(">bash<"),
+        "the filter keeps only matching packages: {software}"
+    );
 }
 
 #[tokio::test]

@@ -299,8 +299,10 @@ fn timeline(view: &AssetView) -> Markup {
                     }
                 }
             }
-            @if view.more_history {
-                p.muted.small { "Older entries: " code { "GET /api/v1/assets/" (view.asset.header.id) "/history" } }
+            @if let Some(next) = view.next_history {
+                nav.pager aria-label="History pages" {
+                    a rel="next" href={ "/assets/" (view.asset.header.id) "?history=" (next) "#history" } { "Older entries →" }
+                }
             }
         }
     }

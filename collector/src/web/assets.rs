@@ -47,6 +47,8 @@ pub struct ShowQuery {
     /// Filter of the software table (a substring of the package name).
     pub pkg: Option<String>,
     pub saved: Option<String>,
+    /// History cursor: the record after which older entries are shown.
+    pub history: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,7 +194,8 @@ pub fn status_badge(status: Status) -> maud::Markup {
 pub struct AssetView {
     pub asset: crate::cmdb::Asset,
     pub history: Vec<HistoryEntry>,
-    pub more_history: bool,
+    /// Cursor of the next (older) history page, if any.
+    pub next_history: Option<u64>,
     /// `None` when the user may not read service-desk records.
     pub records: Option<CiRecords>,
     /// `None` when the user may not read relationships.
@@ -210,12 +213,21 @@ pub async fn show(
         .map_err(PageError::from)?;
     let read_records = user.can(crate::api::itsm::Permission::ReadRecords);
     let read_related = user.can(crate::api::itsm::Permission::ReadRelationships);
+    let history_cursor = params
+        .history
+        .as_deref()
+        .and_then(|h| h.parse::<u64>().ok());
     let (cmdb, store) = (state.cmdb.clone(), state.store.clone());
     let view = super::blocking(move || {
         let Some(asset) = cmdb.get_asset(&id)? else {
             return Ok(None);
         };
-        let (history, next) = cmdb.history(&id, &HistoryFilter::default(), HISTORY_SHOWN, None)?;
+        let (history, next) = cmdb.history(
+            &id,
+            &HistoryFilter::default(),
+            HISTORY_SHOWN,
+            history_cursor,
+        )?;
         let records = read_records
             .then(|| ci_records(store.as_ref(), &id))
             .transpose()
@@ -227,7 +239,7 @@ pub async fn show(
         Ok(Some(AssetView {
             asset,
             history,
-            more_history: next.is_some(),
+            next_history: next,
             records,
             related,
         }))
