@@ -19,6 +19,7 @@
 //! - [`secret`]: random ids, bearer secrets and their stored hashes.
 //! - [`metrics`]: Prometheus counters and histograms (atomics) and scrape-time gauges.
 //! - [`query`]: the asset query language (parse, evaluate, plan index lookups).
+//! - [`web`]: the web console (server-rendered HTML at `/`, sessions from API tokens, CSRF).
 //!
 //! Data flows agent report → `api` (decode, authenticate, limit) → ingest → reconcile → store → query.
 
@@ -41,3 +42,4 @@ pub mod secret;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod web;

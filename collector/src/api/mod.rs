@@ -109,6 +109,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(assets::routes())
         .merge(itsm::routes())
         .merge(ops::routes())
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -218,6 +218,21 @@ pub fn package_ids(body: &[u8], ci: &str) -> Result<Vec<u32>, CodecError> {
     reader.ids()
 }
 
+/// Decodes a body's inventory without its packages: fleet-wide summaries (the web console's OS and
+/// hardware-age charts) need only the OS and hardware, and cloning a thousand package records per CI
+/// would dominate a pass over the fleet.
+pub fn decode_without_packages(body: &[u8], ci: &str) -> Result<Inventory, CodecError> {
+    let raw = decompress(body, ci)?;
+    let mut reader = Reader {
+        bytes: &raw,
+        at: 0,
+        ci,
+    };
+    let json_len = reader.varint()? as usize;
+    let json = reader.take(json_len)?;
+    serde_json::from_slice(json).map_err(|e| reader.corrupt(e))
+}
+
 /// Decodes a body back into the inventory it was encoded from.
 pub fn decode(body: &[u8], interner: &Interner, ci: &str) -> Result<Inventory, CodecError> {
     let raw = decompress(body, ci)?;
