@@ -321,12 +321,18 @@ impl Connection {
                 .then(|| disk_space.check().err())
                 .flatten();
             async move {
-                let response = match refusal {
+                let mut response = match refusal {
                     Some(message) => {
                         ApiError::new(error_code::UNAVAILABLE, message).into_response()
                     }
                     None => router.oneshot(request).await?,
                 };
+                // Inventory values are data sent by machines (a hostname may hold markup): no
+                // browser may guess a JSON answer into HTML.
+                response.headers_mut().insert(
+                    axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                    axum::http::HeaderValue::from_static("nosniff"),
+                );
                 Ok::<_, std::convert::Infallible>(response.map(move |body| {
                     axum::body::Body::new(body.map_frame(move |frame| {
                         let _in_flight = &busy;

@@ -396,6 +396,10 @@ async fn every_hostile_input_gets_its_documented_answer_and_refusals_write_nothi
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_string();
+        let nosniff = response
+            .headers()
+            .get("x-content-type-options")
+            .is_some_and(|value| value == "nosniff");
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         eprintln!(
             "{:<55} {status} {} ({:?})",
@@ -409,8 +413,11 @@ async fn every_hostile_input_gets_its_documented_answer_and_refusals_write_nothi
                 row.name, row.status, row.code
             ));
         }
-        if !content_type.starts_with("application/json") {
-            failures.push(format!("{}: answered as '{content_type}'", row.name));
+        if !content_type.starts_with("application/json") || !nosniff {
+            failures.push(format!(
+                "{}: answered as '{content_type}' (nosniff: {nosniff})",
+                row.name
+            ));
         }
         if let Some(fragment) = row.message {
             let message = body["message"].as_str().unwrap_or_default();
@@ -448,6 +455,7 @@ async fn every_hostile_input_gets_its_documented_answer_and_refusals_write_nothi
             .unwrap()
             .starts_with("application/json")
     );
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let page: serde_json::Value = response.json().await.unwrap();
     assert_eq!(page["items"][0]["hostname"], SCRIPT_HOSTNAME, "{page}");
     collector.server.shutdown().await;
