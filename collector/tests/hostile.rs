@@ -2,6 +2,8 @@
 //! real TLS to a real collector (the HTTPS server on 127.0.0.1, sled on disk), with the status and
 //! error code it must get. After every refused row the store must hold exactly what it held before.
 //! The table is documented in `docs/hostile-inputs.md`; keep the two in step.
+//!
+//! Also here: idle keep-alive clients holding every connection slot must not lock a new client out.
 
 mod common;
 
@@ -459,4 +461,54 @@ async fn every_hostile_input_gets_its_documented_answer_and_refusals_write_nothi
     let page: serde_json::Value = response.json().await.unwrap();
     assert_eq!(page["items"][0]["hostname"], SCRIPT_HOSTNAME, "{page}");
     collector.server.shutdown().await;
+}
+
+/// Connection slots held by idle keep-alive clients go to a new client at once, not after the idle
+/// timeout: with 2 slots, both held by clients that were served and now wait, a third client is
+/// served within a second although the timeout is 30 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_make_room_for_a_new_client_when_every_slot_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = CertificateAuthority::generate("Census slots CA").unwrap();
+    let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
+    let (server_cert_pem, server_key_pem) =
+        ca.issue_server_certificate(&["127.0.0.1".into()]).unwrap();
+    let server = server::bind(ServeSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ca_pem: ca.cert_pem().into(),
+        ca_key_pem: ca.key_pem().into(),
+        server_cert_pem,
+        server_key_pem,
+        store,
+        limits: Limits {
+            max_connections: 2,
+            tls_handshake_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(30),
+            ..Limits::default()
+        },
+        require_approval: false,
+        agent_cert_validity: Duration::from_secs(3600),
+        shutdown_grace: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let url = format!("https://127.0.0.1:{}/healthz", server.local_addr().port());
+    // Each client has its own pool, so each holds its own connection, idle after its request.
+    let idle: Vec<reqwest::Client> = (0..2).map(|_| client(ca.cert_pem(), None)).collect();
+    for http in &idle {
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    }
+    let started = Instant::now();
+    let newcomer = client(ca.cert_pem(), None);
+    let response = tokio::time::timeout(Duration::from_secs(10), newcomer.get(&url).send())
+        .await
+        .expect("the new client was served before the 10 s test timeout")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "served after {:?}",
+        started.elapsed()
+    );
+    server.shutdown().await;
 }
