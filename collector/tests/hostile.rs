@@ -295,7 +295,7 @@ struct Collector {
 }
 
 impl Collector {
-    async fn start(dir: &std::path::Path) -> Collector {
+    async fn start(dir: &std::path::Path, limits: Limits) -> Collector {
         let ca = CertificateAuthority::generate("Census hostile-input CA").unwrap();
         let store = Arc::new(SledStore::open(&dir.join("db")).unwrap());
         let (server_cert_pem, server_key_pem) =
@@ -307,7 +307,7 @@ impl Collector {
             server_cert_pem,
             server_key_pem,
             store: store.clone(),
-            limits: Limits::default(),
+            limits,
             require_approval: false,
             agent_cert_validity: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
@@ -352,7 +352,7 @@ fn client(ca_pem: &str, identity_pem: Option<&str>) -> reqwest::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_input_gets_its_documented_answer_and_refusals_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let collector = Collector::start(dir.path()).await;
+    let collector = Collector::start(dir.path(), Limits::default()).await;
     let anonymous = client(collector.ca.cert_pem(), None);
     let (_, identity) = common::enrolled_identity_pem(
         &anonymous,
@@ -469,29 +469,14 @@ async fn every_hostile_input_gets_its_documented_answer_and_refusals_write_nothi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_connections_make_room_for_a_new_client_when_every_slot_is_taken() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = CertificateAuthority::generate("Census slots CA").unwrap();
-    let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
-    let (server_cert_pem, server_key_pem) =
-        ca.issue_server_certificate(&["127.0.0.1".into()]).unwrap();
-    let server = server::bind(ServeSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ca_pem: ca.cert_pem().into(),
-        ca_key_pem: ca.key_pem().into(),
-        server_cert_pem,
-        server_key_pem,
-        store,
-        limits: Limits {
-            max_connections: 2,
-            tls_handshake_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(30),
-            ..Limits::default()
-        },
-        require_approval: false,
-        agent_cert_validity: Duration::from_secs(3600),
-        shutdown_grace: Duration::from_secs(5),
-    })
-    .await
-    .unwrap();
+    let limits = Limits {
+        max_connections: 2,
+        tls_handshake_timeout: Duration::from_secs(30),
+        header_read_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let collector = Collector::start(dir.path(), limits).await;
+    let (server, ca) = (collector.server, collector.ca);
     let url = format!("https://127.0.0.1:{}/healthz", server.local_addr().port());
     // Each client has its own pool, so each holds its own connection, idle after its request.
     let idle: Vec<reqwest::Client> = (0..2).map(|_| client(ca.cert_pem(), None)).collect();
