@@ -344,6 +344,10 @@ pub async fn report_round(
 
 /// How often one report is retried after 429/503 before it counts as failed.
 const MAX_RETRIES: usize = 100;
+/// The same in an outage burst, where thousands of agents compete for a few report slots and a real
+/// agent would simply keep its spool: high enough that a slow machine does not turn backpressure into
+/// failures, still a bound.
+const BURST_MAX_RETRIES: usize = 2_000;
 
 impl SimAgent {
     /// Delivers the current inventory, retrying on backpressure; returns the outcome and the retries.
@@ -354,22 +358,28 @@ impl SimAgent {
     }
 
     /// Delivers `report`, retrying (the same report, as an agent retries its spool) after 429/503 and,
-    /// when `reconnect`, after transient failures too; at most [`MAX_RETRIES`] times each.
+    /// in a `burst`, after transient failures too; at most [`MAX_RETRIES`] times each
+    /// ([`BURST_MAX_RETRIES`] in a burst).
     async fn deliver_with_retries(
         &mut self,
         report: &PendingReport,
-        reconnect: bool,
+        burst: bool,
     ) -> (Outcome, Throttles) {
+        let max_retries = if burst {
+            BURST_MAX_RETRIES
+        } else {
+            MAX_RETRIES
+        };
         let mut throttles = Throttles::default();
         loop {
             let wait = match self.deliver(report).await {
-                Ok(Outcome::Unreachable(_)) if reconnect && throttles.reconnects < MAX_RETRIES => {
+                Ok(Outcome::Unreachable(_)) if burst && throttles.reconnects < max_retries => {
                     throttles.reconnects += 1;
                     self.max_retry_wait
                 }
                 Ok(outcome) => return (outcome, throttles),
-                Err(_) if throttles.retried >= MAX_RETRIES => {
-                    let refused = format!("still refused after {MAX_RETRIES} retries");
+                Err(_) if throttles.retried >= max_retries => {
+                    let refused = format!("still refused after {max_retries} retries");
                     return (Outcome::Failed(refused), throttles);
                 }
                 Err(after) => {
