@@ -86,6 +86,7 @@ struct RawLimits {
     max_concurrent_reports: Option<usize>,
     request_timeout: Option<String>,
     handshake_timeout: Option<String>,
+    min_free_disk_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,6 +201,10 @@ impl Config {
             request_timeout,
             tls_handshake_timeout: handshake_timeout,
             header_read_timeout: handshake_timeout,
+            min_free_disk_bytes: raw
+                .limits
+                .min_free_disk_bytes
+                .unwrap_or(defaults.min_free_disk_bytes),
             ..defaults
         };
         for (key, value) in [

@@ -7,6 +7,7 @@
 //! - [`config`]: `collector.toml`: keys, defaults, validation reporting every problem at once.
 //! - [`datadir`]: the data directory layout (CA, server certificate, admin token, database) and permissions.
 //! - [`server`]: the HTTPS listener (TLS, plain-HTTP detection, connection limits, graceful shutdown).
+//! - [`disk_space`]: the free-space reserve below which the server refuses writes (503).
 //! - [`tls`]: the rustls configuration and the client-certificate policy.
 //! - [`api`]: routes, request limits and decoding, JSON errors; agent and admin endpoints.
 //! - [`pki`]: the collector's CA: server certificate, agent certificates from CSRs.
@@ -31,6 +32,7 @@ pub mod cmdb;
 pub mod commands;
 pub mod config;
 pub mod datadir;
+pub mod disk_space;
 pub mod enrollment;
 pub mod ingest;
 pub mod itsm;

@@ -5,30 +5,40 @@
 //! close. Otherwise complete TLS, take the client's verified certificate (if any) and serve HTTP/1.1
 //! or HTTP/2 (ALPN) with the API router, inserting the certificate into every request's extensions.
 //!
-//! Limits: at most [`Limits::max_connections`] connections (further clients wait in the accept
-//! queue), a TLS handshake timeout, a header read timeout (slowloris; also bounds idle keep-alive),
-//! and the router's per-request timeout. Shutdown stops accepting, lets in-flight requests finish for
-//! up to `shutdown_grace`, then drops what remains.
+//! Limits: at most [`Limits::max_connections`] connections (when all are taken, idle keep-alive
+//! connections are closed to make room, as nginx does, and further clients wait in the accept queue
+//! until a slot frees), a TLS handshake timeout, a header read timeout (HTTP/1.1 slowloris), an idle timeout (a
+//! connection with no request in flight for the header read timeout is closed gracefully: HTTP/1.1
+//! keep-alive and, above all, HTTP/2, where hyper has no header timeout and a client that answers
+//! pings could otherwise hold a slot for ever), and the router's per-request timeout. Shutdown stops
+//! accepting, lets in-flight requests finish for up to `shutdown_grace`, then drops what remains.
 
+use crate::api::error::ApiError;
 use crate::api::{self, ApiState, Limits};
 use crate::cmdb::{Cmdb, CmdbConfig, CmdbError};
+use crate::disk_space::DiskSpace;
 use crate::pki::{CertificateAuthority, PkiError};
 use crate::store::Store;
 use crate::tls::{self, ClientCertificate, TlsError};
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::response::IntoResponse;
+use census_shared::protocol::error_code;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -144,6 +154,10 @@ pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError>
         Arc::clone(&settings.store),
         CmdbConfig::default(),
     )?);
+    let disk_space = Arc::new(DiskSpace::new(
+        Arc::clone(&settings.store),
+        settings.limits.min_free_disk_bytes,
+    ));
     let state = ApiState::new(
         settings.store,
         Arc::clone(&cmdb),
@@ -158,6 +172,7 @@ pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError>
         listener,
         acceptor: TlsAcceptor::from(tls_config),
         router,
+        disk_space,
         limits: settings.limits,
         grace: settings.shutdown_grace,
         shutdown: shutdown_rx,
@@ -188,6 +203,7 @@ struct AcceptLoop {
     listener: TcpListener,
     acceptor: TlsAcceptor,
     router: Router,
+    disk_space: Arc<DiskSpace>,
     limits: Limits,
     grace: Duration,
     shutdown: watch::Receiver<bool>,
@@ -196,14 +212,10 @@ struct AcceptLoop {
 impl AcceptLoop {
     async fn run(mut self) {
         let slots = Arc::new(Semaphore::new(self.limits.max_connections.max(1)));
+        let pressure = Arc::new(Notify::new());
         let mut connections = JoinSet::new();
         loop {
             while connections.try_join_next().is_some() {}
-            let permit = tokio::select! {
-                permit = Arc::clone(&slots).acquire_owned() => permit,
-                _ = stopped(&mut self.shutdown) => break,
-            };
-            let Ok(permit) = permit else { break };
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
                 _ = stopped(&mut self.shutdown) => break,
@@ -217,11 +229,23 @@ impl AcceptLoop {
                     continue;
                 }
             };
+            let permit = match Arc::clone(&slots).try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    let Some(permit) = self.wait_for_slot(&slots, &pressure).await else {
+                        break;
+                    };
+                    permit
+                }
+            };
             let connection = Connection {
                 acceptor: self.acceptor.clone(),
                 router: self.router.clone(),
                 limits: self.limits,
+                grace: self.grace,
                 shutdown: self.shutdown.clone(),
+                pressure: Arc::clone(&pressure),
+                disk_space: Arc::clone(&self.disk_space),
             };
             connections.spawn(async move {
                 let _permit = permit;
@@ -243,11 +267,38 @@ impl AcceptLoop {
     }
 }
 
+impl AcceptLoop {
+    /// Every slot is taken and a client is waiting: asks idle keep-alive connections to close (as
+    /// nginx drains its reusable connections), again every [`PRESSURE_REPEAT`] while none is free,
+    /// and returns the first slot freed (`None` on shutdown).
+    async fn wait_for_slot(
+        &mut self,
+        slots: &Arc<Semaphore>,
+        pressure: &Notify,
+    ) -> Option<OwnedSemaphorePermit> {
+        loop {
+            pressure.notify_waiters();
+            tokio::select! {
+                permit = Arc::clone(slots).acquire_owned() => return permit.ok(),
+                () = tokio::time::sleep(PRESSURE_REPEAT) => {}
+                _ = stopped(&mut self.shutdown) => return None,
+            }
+        }
+    }
+}
+
+/// How often a client waiting for a slot asks idle connections again to make room.
+const PRESSURE_REPEAT: Duration = Duration::from_millis(100);
+
 struct Connection {
     acceptor: TlsAcceptor,
     router: Router,
     limits: Limits,
+    grace: Duration,
     shutdown: watch::Receiver<bool>,
+    /// Notified when a new client waits for a slot: idle keep-alive connections close to make room.
+    pressure: Arc<Notify>,
+    disk_space: Arc<DiskSpace>,
 }
 
 impl Connection {
@@ -280,16 +331,43 @@ impl Connection {
             .peer_certificates()
             .and_then(|chain| chain.first())
             .map(|der| ClientCertificate(Arc::new(der.to_vec())));
-        let service =
-            self.router
-                .clone()
-                .map_request(move |mut request: axum::http::Request<Incoming>| {
-                    if let Some(certificate) = &certificate {
-                        request.extensions_mut().insert(certificate.clone());
+        let activity = Arc::new(Activity::new());
+        let tracked = Arc::clone(&activity);
+        let router = self.router.clone();
+        let disk_space = Arc::clone(&self.disk_space);
+        let service = tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
+            if let Some(certificate) = &certificate {
+                request.extensions_mut().insert(certificate.clone());
+            }
+            request.extensions_mut().insert(ConnectInfo(peer));
+            // In flight until the response body is dropped (sent, or abandoned), so a long streamed
+            // export is never taken for an idle connection.
+            let busy = tracked.begin();
+            let router = router.clone();
+            let refusal = is_write(request.method())
+                .then(|| disk_space.check().err())
+                .flatten();
+            async move {
+                let mut response = match refusal {
+                    Some(message) => {
+                        ApiError::new(error_code::UNAVAILABLE, message).into_response()
                     }
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request
-                });
+                    None => router.oneshot(request).await?,
+                };
+                // Inventory values are data sent by machines (a hostname may hold markup): no
+                // browser may guess a JSON answer into HTML.
+                response.headers_mut().insert(
+                    axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                    axum::http::HeaderValue::from_static("nosniff"),
+                );
+                Ok::<_, std::convert::Infallible>(response.map(move |body| {
+                    axum::body::Body::new(body.map_frame(move |frame| {
+                        let _in_flight = &busy;
+                        frame
+                    }))
+                }))
+            }
+        });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -303,20 +381,116 @@ impl Connection {
         let connection =
             builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
         tokio::pin!(connection);
-        tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(error) = result {
-                    tracing::debug!(%peer, %error, "connection ended with an error");
+        let idle_timeout = self.limits.header_read_timeout;
+        // How long a graceful close may take: the shutdown grace when the server stops (requests in
+        // flight finish), the idle timeout for an idle connection (an HTTP/2 client that never
+        // acknowledges the closing PING must not keep its slot).
+        let close_within = loop {
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, %error, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = stopped(&mut self.shutdown) => break self.grace,
+                () = activity.idle_for(idle_timeout) => {
+                    tracing::debug!(%peer, "closing an idle connection");
+                    break idle_timeout;
+                }
+                () = self.pressure.notified() => {
+                    // Only a connection that has been served and now waits is given up: a new one
+                    // is still bounded by the header timeout, and closing it would starve it.
+                    if activity.is_reusable() {
+                        tracing::debug!(%peer, "closing an idle connection to make room");
+                        break idle_timeout;
+                    }
                 }
             }
-            _ = stopped(&mut self.shutdown) => {
-                connection.as_mut().graceful_shutdown();
-                if let Err(error) = connection.await {
-                    tracing::debug!(%peer, %error, "connection ended with an error during shutdown");
-                }
+        };
+        connection.as_mut().graceful_shutdown();
+        match tokio::time::timeout(close_within, connection).await {
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "connection ended with an error while closing");
+            }
+            Ok(Ok(())) => {}
+            Err(_) => tracing::debug!(%peer, "connection did not close within the grace period"),
+        }
+    }
+}
+
+/// Requests in flight on one connection, requests served, and when the last one ended: what the idle
+/// timeout and the slot pressure read.
+struct Activity {
+    in_flight: AtomicUsize,
+    served: AtomicUsize,
+    last: Mutex<Instant>,
+}
+
+/// Marks one request in flight until dropped.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            served: AtomicUsize::new(0),
+            last: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Served at least one request and has none in flight: an idle keep-alive connection.
+    fn is_reusable(&self) -> bool {
+        self.served.load(Ordering::SeqCst) > 0 && self.in_flight.load(Ordering::SeqCst) == 0
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        Busy(Arc::clone(self))
+    }
+
+    fn last(&self) -> Instant {
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Resolves once no request has been in flight for `timeout`.
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let deadline = self.last() + timeout;
+            tokio::time::sleep_until(deadline).await;
+            if self.in_flight.load(Ordering::SeqCst) == 0 && self.last() + timeout <= Instant::now()
+            {
+                return;
+            }
+            if self.in_flight.load(Ordering::SeqCst) > 0 {
+                // Busy: look again a timeout from now (a request ending updates `last`).
+                tokio::time::sleep(timeout).await;
             }
         }
     }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self
+            .0
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
+        self.0.served.fetch_add(1, Ordering::SeqCst);
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Requests that may write to the store (everything but reads), refused while the disk is full.
+fn is_write(method: &axum::http::Method) -> bool {
+    !matches!(
+        *method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    )
 }
 
 /// Tells a plain-HTTP client, in HTTP, that this port speaks HTTPS only.

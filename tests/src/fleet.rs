@@ -2,8 +2,13 @@
 //! collector through the agent's own transport and report code (`census_agent::reporter::deliver`).
 //!
 //! Phases: enroll every agent; a full first report each (generated inventories of 300–2,000 packages);
-//! unchanged check-ins; reports after a few package upgrades (sent as deltas). Each phase records
-//! latencies and errors; [`PhaseStats`] gives throughput and percentiles.
+//! unchanged check-ins; reports after a few package upgrades (sent as deltas); and an outage burst
+//! ([`outage_burst`]: every agent queued reports while the collector was down, then all deliver at
+//! once, oldest first, as agents draining their spools do). Each phase records latencies and errors;
+//! [`PhaseStats`] gives throughput and percentiles.
+//!
+//! The fault tests drive single agents too: [`SimAgent::report_once`] is one delivery with its
+//! outcome, and [`SimAgent::bump`] makes a change whose version string identifies the report.
 
 use census_agent::enroll::new_key_and_csr;
 use census_agent::reporter::{Delivery, deliver};
@@ -35,15 +40,26 @@ pub struct FleetOptions {
     /// Packages upgraded per machine in the upgrade phase.
     pub upgrades: usize,
     pub seed: u64,
+    /// The simulator waits at most this long between retries, whatever Retry-After says, so that a
+    /// benchmark measures the collector rather than the advice (real agents honour Retry-After in
+    /// full). [`DEFAULT_MAX_RETRY_WAIT`] unless a test needs otherwise.
+    pub max_retry_wait: Duration,
 }
+
+/// See [`FleetOptions::max_retry_wait`].
+pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_millis(200);
 
 /// One simulated machine.
 pub struct SimAgent {
     pub index: usize,
+    /// The id the collector assigned at enrollment.
+    pub agent_id: String,
     client: HttpsClient,
     inventory: Inventory,
     acked: Option<Acked>,
     seq: u64,
+    max_retry_wait: Duration,
+    bumps: u64,
 }
 
 /// What one phase measured.
@@ -63,6 +79,10 @@ pub struct PhaseStats {
     pub unchanged: usize,
     /// 429/503 answers that were retried (backpressure working, not errors).
     pub throttled: usize,
+    /// Of those, answers without a usable Retry-After header (the collector should always send one).
+    pub throttled_without_retry_after: usize,
+    /// Transient failures (unreachable, timed out) retried, as agents retry them (outage burst only).
+    pub reconnects: usize,
     pub first_error: Option<String>,
 }
 
@@ -72,7 +92,7 @@ impl PhaseStats {
         seconds: f64,
         mut latencies: Vec<f64>,
         outcomes: &[Outcome],
-        throttled: &[usize],
+        throttled: &[Throttles],
     ) -> PhaseStats {
         latencies.sort_by(f64::total_cmp);
         let percentile = |p: f64| {
@@ -84,7 +104,7 @@ impl PhaseStats {
         };
         let errors = outcomes
             .iter()
-            .filter(|o| matches!(o, Outcome::Failed(_)))
+            .filter(|o| matches!(o, Outcome::Failed(_) | Outcome::Unreachable(_)))
             .count();
         PhaseStats {
             phase: phase.to_string(),
@@ -108,20 +128,40 @@ impl PhaseStats {
                 .iter()
                 .filter(|o| matches!(o, Outcome::Unchanged))
                 .count(),
-            throttled: throttled.iter().sum(),
+            throttled: throttled.iter().map(|t| t.retried).sum(),
+            throttled_without_retry_after: throttled.iter().map(|t| t.without_retry_after).sum(),
+            reconnects: throttled.iter().map(|t| t.reconnects).sum(),
             first_error: outcomes.iter().find_map(|o| match o {
-                Outcome::Failed(message) => Some(message.clone()),
+                Outcome::Failed(message) | Outcome::Unreachable(message) => Some(message.clone()),
                 _ => None,
             }),
         }
     }
 }
 
-#[derive(Debug, Clone)]
-enum Outcome {
+/// How one delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The collector stored the report (acknowledged with 200 after its write was durable).
     Applied { delta: bool },
+    /// The collector already held this inventory (an unchanged check-in or a duplicate).
     Unchanged,
+    /// A transient failure (unreachable, timed out, a 5xx other than 503): a real agent keeps the
+    /// report and tries again later.
+    Unreachable(String),
+    /// A refusal that retrying cannot fix.
     Failed(String),
+}
+
+/// Backpressure met while delivering.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Throttles {
+    /// 429/503 answers that were retried.
+    pub retried: usize,
+    /// Of those, answers without a usable Retry-After.
+    pub without_retry_after: usize,
+    /// Transient failures retried.
+    pub reconnects: usize,
 }
 
 /// A realistic package count: most machines carry 500–900 packages, some servers far more.
@@ -241,10 +281,13 @@ async fn enroll_one(index: usize, options: &FleetOptions) -> Result<SimAgent, St
     let mut rng = StdRng::seed_from_u64(options.seed.wrapping_add(index as u64));
     Ok(SimAgent {
         index,
+        agent_id: enrolled.agent_id,
         client,
         inventory: machine(index, options, &mut rng),
         acked: None,
         seq: 0,
+        max_retry_wait: options.max_retry_wait,
+        bumps: 0,
     })
 }
 
@@ -301,72 +344,140 @@ pub async fn report_round(
 
 /// How often one report is retried after 429/503 before it counts as failed.
 const MAX_RETRIES: usize = 100;
-/// The simulator waits at most this long between retries, whatever Retry-After says, so that a
-/// benchmark measures the collector rather than the advice (real agents honour Retry-After in full).
-const MAX_RETRY_WAIT: Duration = Duration::from_millis(200);
+/// The same in an outage burst, where thousands of agents compete for a few report slots and a real
+/// agent would simply keep its spool: high enough that a slow machine does not turn backpressure into
+/// failures, still a bound.
+const BURST_MAX_RETRIES: usize = 2_000;
 
 impl SimAgent {
     /// Delivers the current inventory, retrying on backpressure; returns the outcome and the retries.
-    async fn report(&mut self) -> (Outcome, usize) {
-        for attempt in 0..MAX_RETRIES {
-            match self.report_once().await {
-                Err(after) => {
-                    let jitter = Duration::from_millis(rand::rng().random_range(0..50));
-                    tokio::time::sleep(
-                        after.unwrap_or(MAX_RETRY_WAIT).min(MAX_RETRY_WAIT) + jitter,
-                    )
-                    .await;
-                    let _ = attempt;
-                }
-                Ok(outcome) => return (outcome, attempt),
-            }
-        }
-        (
-            Outcome::Failed(format!("still refused after {MAX_RETRIES} retries")),
-            MAX_RETRIES,
-        )
+    async fn report(&mut self) -> (Outcome, Throttles) {
+        self.seq += 1;
+        let report = self.pending(self.seq);
+        self.deliver_with_retries(&report, false).await
     }
 
-    /// One delivery; `Err(retry_after)` when the collector asked to come back later.
-    async fn report_once(&mut self) -> Result<Outcome, Option<Duration>> {
+    /// Delivers `report`, retrying (the same report, as an agent retries its spool) after 429/503 and,
+    /// in a `burst`, after transient failures too; at most [`MAX_RETRIES`] times each
+    /// ([`BURST_MAX_RETRIES`] in a burst).
+    async fn deliver_with_retries(
+        &mut self,
+        report: &PendingReport,
+        burst: bool,
+    ) -> (Outcome, Throttles) {
+        let max_retries = if burst {
+            BURST_MAX_RETRIES
+        } else {
+            MAX_RETRIES
+        };
+        let mut throttles = Throttles::default();
+        loop {
+            let wait = match self.deliver(report).await {
+                Ok(Outcome::Unreachable(_)) if burst && throttles.reconnects < max_retries => {
+                    throttles.reconnects += 1;
+                    self.max_retry_wait
+                }
+                Ok(outcome) => return (outcome, throttles),
+                Err(_) if throttles.retried >= max_retries => {
+                    let refused = format!("still refused after {max_retries} retries");
+                    return (Outcome::Failed(refused), throttles);
+                }
+                Err(after) => {
+                    throttles.retried += 1;
+                    if after.is_none() {
+                        throttles.without_retry_after += 1;
+                    }
+                    after
+                        .unwrap_or(self.max_retry_wait)
+                        .min(self.max_retry_wait)
+                }
+            };
+            let jitter = Duration::from_millis(rand::rng().random_range(0..50));
+            tokio::time::sleep(wait + jitter).await;
+        }
+    }
+
+    /// One delivery of the current inventory under a new sequence number, through the agent's own
+    /// code; `Err(retry_after)` when the collector asked to come back later (429/503).
+    pub async fn report_once(&mut self) -> Result<Outcome, Option<Duration>> {
         self.seq += 1;
-        let hash = content_hash(&self.inventory);
-        let report = PendingReport {
+        let report = self.pending(self.seq);
+        self.deliver(&report).await
+    }
+
+    /// The current inventory as a report with coordinates `seq`.
+    fn pending(&self, seq: u64) -> PendingReport {
+        PendingReport {
             header: ReportHeader {
                 epoch: 1,
-                seq: self.seq,
-                report_id: format!("sim-{}-{}", self.index, self.seq),
-                hash: hash.clone(),
+                seq,
+                report_id: format!("sim-{}-{}", self.index, seq),
+                hash: content_hash(&self.inventory),
                 collected_at: self.inventory.collected_at.clone(),
             },
             inventory: self.inventory.clone(),
-        };
+        }
+    }
+
+    async fn deliver(&mut self, report: &PendingReport) -> Result<Outcome, Option<Duration>> {
         Ok(
-            match deliver(&self.client, &report, self.acked.as_ref()).await {
+            match deliver(&self.client, report, self.acked.as_ref()).await {
                 Delivery::Applied { hash, delta } => {
                     self.acked = Some(Acked {
                         hash,
-                        inventory: self.inventory.clone(),
+                        inventory: report.inventory.clone(),
                     });
                     Outcome::Applied { delta }
                 }
+                // The collector holds this inventory: unchanged, or this very report applied before
+                // (its answer lost): the next delta starts from it either way.
                 Delivery::Done(_) => {
-                    if self.acked.is_none() {
-                        self.acked = Some(Acked {
-                            hash,
-                            inventory: self.inventory.clone(),
-                        });
-                    }
+                    self.acked = Some(Acked {
+                        hash: report.header.hash.clone(),
+                        inventory: report.inventory.clone(),
+                    });
                     Outcome::Unchanged
                 }
                 Delivery::Retry { error, after } if matches!(error.status(), Some(429 | 503)) => {
                     return Err(after);
                 }
-                Delivery::Retry { error, .. }
-                | Delivery::Blocked { error }
-                | Delivery::Rejected { error } => Outcome::Failed(error.to_string()),
+                Delivery::Retry { error, .. } => Outcome::Unreachable(error.to_string()),
+                Delivery::Blocked { error } | Delivery::Rejected { error } => {
+                    Outcome::Failed(error.to_string())
+                }
             },
         )
+    }
+
+    /// The content hash of the inventory the collector last acknowledged for this agent.
+    pub fn acked_hash(&self) -> Option<&str> {
+        self.acked.as_ref().map(|acked| acked.hash.as_str())
+    }
+
+    /// The hash of the current (possibly not yet delivered) inventory.
+    pub fn current_hash(&self) -> String {
+        content_hash(&self.inventory)
+    }
+
+    /// Upgrades this machine's first package to a version no other report of it carries, and returns
+    /// that version: a history entry naming it proves this very change was stored.
+    pub fn bump(&mut self) -> String {
+        self.bumps += 1;
+        let version = format!("9.{}", self.bumps);
+        if let Some(package) = self.inventory.software.packages.first_mut() {
+            package.version.clone_from(&version);
+        }
+        self.inventory.canonicalize();
+        version
+    }
+
+    /// The name of the package [`bump`](Self::bump) changes.
+    pub fn bumped_package(&self) -> Option<&str> {
+        self.inventory
+            .software
+            .packages
+            .first()
+            .map(|package| package.name.as_str())
     }
 
     /// Upgrades `n` of this machine's packages (a new Debian revision each).
@@ -378,4 +489,70 @@ impl SimAgent {
         }
         self.inventory.canonicalize();
     }
+}
+
+/// The "collector was down" burst: while it was unreachable each agent queued `queued_per_agent`
+/// reports (a few package upgrades each, as hourly runs would make), and now every agent delivers its
+/// queue at once, oldest first, retrying on backpressure: the thundering herd a restart after an outage
+/// meets. `concurrency` bounds the agents delivering at once (pass the fleet size for a true herd).
+/// Latencies are per report, from the start of its first attempt to its outcome.
+pub async fn outage_burst(
+    agents: Vec<SimAgent>,
+    queued_per_agent: usize,
+    upgrades: usize,
+    concurrency: usize,
+) -> (Vec<SimAgent>, PhaseStats) {
+    let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut agent in agents {
+        let semaphore = Arc::clone(&semaphore);
+        // Spooled during the outage: each report a complete snapshot with its own coordinates.
+        let mut queue = Vec::with_capacity(queued_per_agent);
+        for _ in 0..queued_per_agent {
+            agent.upgrade_packages(upgrades);
+            agent.seq += 1;
+            queue.push(agent.pending(agent.seq));
+        }
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await.ok();
+            let mut results = Vec::with_capacity(queue.len());
+            for report in queue {
+                let began = Instant::now();
+                // Agents keep the report and try again after any transient failure: the backlog
+                // must drain whatever the collector's connection limit did to the herd.
+                let (outcome, throttles) = agent.deliver_with_retries(&report, true).await;
+                let failed = matches!(outcome, Outcome::Failed(_) | Outcome::Unreachable(_));
+                results.push((began.elapsed().as_secs_f64() * 1000.0, outcome, throttles));
+                if failed {
+                    // A real agent stops draining at the first failure and keeps the rest spooled.
+                    break;
+                }
+            }
+            (agent, results)
+        });
+    }
+    let mut done = Vec::new();
+    let mut latencies = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut throttles = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((agent, results)) = joined {
+            done.push(agent);
+            for (latency, outcome, throttled) in results {
+                latencies.push(latency);
+                outcomes.push(outcome);
+                throttles.push(throttled);
+            }
+        }
+    }
+    done.sort_by_key(|agent| agent.index);
+    let stats = PhaseStats::from(
+        "outage burst",
+        started.elapsed().as_secs_f64(),
+        latencies,
+        &outcomes,
+        &throttles,
+    );
+    (done, stats)
 }

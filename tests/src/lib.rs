@@ -78,6 +78,15 @@ impl CollectorProcess {
         Self::launch(data_dir, &format!("127.0.0.1:{port}"), &[])
     }
 
+    /// As [`start_on`](Self::start_on), with extra arguments for `serve`.
+    pub fn start_on_with(
+        data_dir: &std::path::Path,
+        port: u16,
+        extra: &[&str],
+    ) -> CollectorProcess {
+        Self::launch(data_dir, &format!("127.0.0.1:{port}"), extra)
+    }
+
     /// As [`start`](Self::start), with extra arguments for `serve`.
     pub fn start_with(data_dir: &std::path::Path, extra: &[&str]) -> CollectorProcess {
         Self::launch(data_dir, "127.0.0.1:0", extra)

@@ -3,8 +3,10 @@
 //! Order of defences, cheapest first: the declared `Content-Length`; the bytes actually read (capped,
 //! so a lying or chunked client cannot exceed [`Limits::max_body_bytes`]); decompression streamed into
 //! a capped buffer (a gzip bomb stops at [`Limits::max_decoded_bytes`] + 1 bytes); a byte scan of the
-//! JSON for nesting depth, string length and array length ([`scan_json`]), so serde never allocates for
-//! a hostile shape; then typed deserialisation. Refusals name the limit that was hit.
+//! JSON for nesting depth, string length, array length and escaped NUL characters ([`JsonShape`]), so
+//! serde never allocates for a hostile shape; then typed deserialisation. Refusals name the limit that
+//! was hit. The scan runs on each decompressed piece as it comes, so a gzip body of a million packages
+//! is refused at the array limit after a few MB, not after decompressing all of it.
 //!
 //! Limitation: string lengths are measured on the raw JSON (escapes included), slightly stricter than
 //! the decoded length.
@@ -48,6 +50,9 @@ pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open connections; further clients wait in the kernel's accept queue.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Free space kept on the database's device: writes wait (503) below it, so the storage engine never
+/// meets a full disk (see `disk_space`). Twice the largest decoded report, with room for its history.
+pub const DEFAULT_MIN_FREE_DISK_BYTES: u64 = 128 * 1024 * 1024;
 
 /// Every input limit of the HTTPS service, in one place (the collector config maps onto it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +70,7 @@ pub struct Limits {
     pub tls_handshake_timeout: Duration,
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    pub min_free_disk_bytes: u64,
 }
 
 impl Default for Limits {
@@ -83,6 +89,7 @@ impl Default for Limits {
             tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
         }
     }
 }
@@ -160,13 +167,16 @@ pub fn decode_json<T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let decoded;
     let json: &[u8] = match encoding {
-        Encoding::Identity => bytes,
+        Encoding::Identity => {
+            scan_json(bytes, limits).map_err(|error| ApiError::new(LIMIT_EXCEEDED, error))?;
+            bytes
+        }
+        // Scanned piece by piece while decompressing.
         Encoding::Gzip => {
-            decoded = gunzip_capped(bytes, limits.max_decoded_bytes)?;
+            decoded = gunzip_scanned(bytes, limits)?;
             &decoded
         }
     };
-    scan_json(json, limits).map_err(|error| ApiError::new(LIMIT_EXCEEDED, error))?;
     serde_json::from_slice(json).map_err(|error| match error.classify() {
         serde_json::error::Category::Data => ApiError::new(
             INVALID_REQUEST,
@@ -176,88 +186,178 @@ pub fn decode_json<T: DeserializeOwned>(
     })
 }
 
-fn gunzip_capped(bytes: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
+/// Decompresses into a buffer capped at `limits.max_decoded_bytes`, checking the JSON's shape as each
+/// piece arrives so a hostile document stops at its first violation.
+fn gunzip_scanned(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, ApiError> {
+    let max = limits.max_decoded_bytes;
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
+    let mut shape = JsonShape::new(limits);
     let mut out = Vec::new();
-    let decoder = flate2::read::MultiGzDecoder::new(bytes);
-    decoder
-        .take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|error| {
-            ApiError::new(
-                INVALID_JSON,
-                format!(
-                    "the body is not valid gzip ({error}); compress with gzip or send plain JSON"
-                ),
-            )
-        })?;
-    if out.len() > max {
-        return Err(ApiError::new(
-            PAYLOAD_TOO_LARGE,
-            format!("the request body exceeds the limit of {max} bytes once decompressed"),
-        ));
+    let mut piece = vec![0u8; GUNZIP_PIECE_BYTES];
+    loop {
+        let n = match decoder.read(&mut piece) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                return Err(ApiError::new(
+                    INVALID_JSON,
+                    format!(
+                        "the body is not valid gzip ({error}); compress with gzip or send plain JSON"
+                    ),
+                ));
+            }
+        };
+        shape
+            .feed(&piece[..n])
+            .map_err(|error| ApiError::new(LIMIT_EXCEEDED, error))?;
+        if out.len() + n > max {
+            return Err(ApiError::new(
+                PAYLOAD_TOO_LARGE,
+                format!("the request body exceeds the limit of {max} bytes once decompressed"),
+            ));
+        }
+        out.extend_from_slice(&piece[..n]);
     }
     Ok(out)
 }
 
-/// Checks nesting depth, string lengths and array lengths of JSON text without building it.
-/// Syntax errors are left to the parser; this only guarantees the parser a bounded shape.
+/// Decompressed bytes scanned at a time: small enough that a refusal comes early, large enough that
+/// the per-piece overhead does not show.
+const GUNZIP_PIECE_BYTES: usize = 64 * 1024;
+
+/// Checks nesting depth, string lengths, array lengths and escaped NULs of JSON text without building
+/// it. Syntax errors are left to the parser; this only guarantees the parser a bounded shape.
 pub fn scan_json(json: &[u8], limits: &Limits) -> Result<(), String> {
-    // One entry per open container: `Some(items)` for arrays, `None` for objects.
-    let mut stack: Vec<Option<usize>> = Vec::new();
-    let mut awaiting_item = false;
-    let mut index = 0;
-    while index < json.len() {
-        let byte = json[index];
-        let starts_value = matches!(
-            byte,
-            b'"' | b'{' | b'[' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
-        );
-        if starts_value && awaiting_item {
-            awaiting_item = false;
-            if let Some(Some(items)) = stack.last_mut() {
-                *items += 1;
-                if *items > limits.max_array_items {
-                    return Err(format!(
-                        "a JSON array has more than {} items (the limit)",
-                        limits.max_array_items
-                    ));
-                }
-            }
+    JsonShape::new(limits).feed(json)
+}
+
+/// The incremental form of [`scan_json`]: JSON text fed in pieces of any size (a string or an escape
+/// may straddle two pieces) gives the same verdict as the whole text at once.
+#[derive(Debug)]
+pub struct JsonShape<'a> {
+    limits: &'a Limits,
+    /// One entry per open container: `Some(items)` for arrays, `None` for objects.
+    stack: Vec<Option<usize>>,
+    /// Inside an array, after `[` or `,`: the next value is a new item.
+    awaiting_item: bool,
+    /// Inside a string: its raw length so far (escapes counted as written).
+    string: Option<usize>,
+    escape: Escape,
+}
+
+/// Where the scanner is within a string escape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    None,
+    /// After a backslash.
+    Backslash,
+    /// After `\u`: hex digits seen so far, and whether all of them were `0` (a NUL).
+    Unicode {
+        digits: u8,
+        zero: bool,
+    },
+}
+
+impl<'a> JsonShape<'a> {
+    pub fn new(limits: &'a Limits) -> Self {
+        Self {
+            limits,
+            stack: Vec::new(),
+            awaiting_item: false,
+            string: None,
+            escape: Escape::None,
         }
-        match byte {
-            b'"' => {
-                let start = index + 1;
-                index = start;
-                while index < json.len() && json[index] != b'"' {
-                    index += if json[index] == b'\\' { 2 } else { 1 };
+    }
+
+    /// Scans the next piece of the text; the first limit broken is the error.
+    pub fn feed(&mut self, piece: &[u8]) -> Result<(), String> {
+        for &byte in piece {
+            if let Some(length) = self.string.as_mut() {
+                match self.escape {
+                    Escape::None if byte == b'"' => {
+                        self.string = None;
+                        continue;
+                    }
+                    Escape::None if byte == b'\\' => self.escape = Escape::Backslash,
+                    Escape::None => {}
+                    Escape::Backslash if byte == b'u' => {
+                        self.escape = Escape::Unicode {
+                            digits: 0,
+                            zero: true,
+                        };
+                    }
+                    Escape::Backslash => self.escape = Escape::None,
+                    Escape::Unicode { digits, zero } => {
+                        let zero = zero && byte == b'0';
+                        if digits + 1 < 4 {
+                            self.escape = Escape::Unicode {
+                                digits: digits + 1,
+                                zero,
+                            };
+                        } else if zero {
+                            // Valid JSON, but a NUL breaks C consumers, CSV exports and terminals;
+                            // no honest inventory value holds one.
+                            return Err(
+                                "a JSON string contains a NUL character (\\u0000), which is \
+                                        not accepted"
+                                    .to_string(),
+                            );
+                        } else {
+                            self.escape = Escape::None;
+                        }
+                    }
                 }
-                if index.min(json.len()) - start > limits.max_string_bytes {
+                *length += 1;
+                if *length > self.limits.max_string_bytes {
                     return Err(format!(
                         "a JSON string is longer than {} bytes (the limit)",
-                        limits.max_string_bytes
+                        self.limits.max_string_bytes
                     ));
                 }
+                continue;
             }
-            b'{' | b'[' => {
-                stack.push((byte == b'[').then_some(0));
-                awaiting_item = byte == b'[';
-                if stack.len() > limits.max_json_depth {
-                    return Err(format!(
-                        "the JSON nests deeper than {} levels (the limit)",
-                        limits.max_json_depth
-                    ));
+            let starts_value = matches!(
+                byte,
+                b'"' | b'{' | b'[' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
+            );
+            if starts_value && self.awaiting_item {
+                self.awaiting_item = false;
+                if let Some(Some(items)) = self.stack.last_mut() {
+                    *items += 1;
+                    if *items > self.limits.max_array_items {
+                        return Err(format!(
+                            "a JSON array has more than {} items (the limit)",
+                            self.limits.max_array_items
+                        ));
+                    }
                 }
             }
-            b'}' | b']' => {
-                stack.pop();
-                awaiting_item = false;
+            match byte {
+                b'"' => {
+                    self.string = Some(0);
+                    self.escape = Escape::None;
+                }
+                b'{' | b'[' => {
+                    self.stack.push((byte == b'[').then_some(0));
+                    self.awaiting_item = byte == b'[';
+                    if self.stack.len() > self.limits.max_json_depth {
+                        return Err(format!(
+                            "the JSON nests deeper than {} levels (the limit)",
+                            self.limits.max_json_depth
+                        ));
+                    }
+                }
+                b'}' | b']' => {
+                    self.stack.pop();
+                    self.awaiting_item = false;
+                }
+                b',' => self.awaiting_item = matches!(self.stack.last(), Some(Some(_))),
+                _ => {}
             }
-            b',' => awaiting_item = matches!(stack.last(), Some(Some(_))),
-            _ => {}
         }
-        index += 1;
+        Ok(())
     }
-    Ok(())
 }
 
 /// A list-length check with a message naming the list and the limit.
@@ -316,6 +416,64 @@ mod tests {
         check(r#"[ [1,2,3] , [1,2,3] , [ ] ]"#, Ok(()));
         check(r#"{"a":1,"b":2,"c":3,"d":4}"#, Ok(()));
         check(r#"["unterm"#, Ok(()));
+    }
+
+    #[test]
+    fn an_escaped_nul_is_refused_but_other_escapes_are_not() {
+        check(r#"{"a":"x\u0000y"}"#, Err("NUL character"));
+        check(r#"{"a":"\u00001"}"#, Err("NUL character"));
+        check(r#"{"a":"\u0001"}"#, Ok(()));
+        check(r#"{"a":"\u1000"}"#, Ok(()));
+        check(r#"{"a":"\\u0000"}"#, Ok(()));
+        check(r#"{"a":"\"u0000"}"#, Ok(()));
+    }
+
+    #[test]
+    fn the_scan_gives_the_same_verdict_whatever_the_pieces() {
+        let samples = [
+            r#"{"a":[1,2,3],"b":{"c":"12345678"}}"#,
+            r#"{"a":"\"\"\"[[[["}"#,
+            r#"[[1,2,3],[1,2,3],[],{"k":[true,false,null]}]"#,
+            r#"{"a":"x\u0000y"}"#,
+            r#"{"a":"\\u0000"}"#,
+            r#"[[[["x"]]]]"#,
+        ];
+        let limits = small_limits();
+        for sample in samples {
+            let whole = scan_json(sample.as_bytes(), &limits);
+            for size in 1..4 {
+                let mut shape = JsonShape::new(&limits);
+                let pieces = sample
+                    .as_bytes()
+                    .chunks(size)
+                    .try_for_each(|piece| shape.feed(piece));
+                assert_eq!(pieces, whole, "{sample} in pieces of {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_gzip_array_over_the_limit_is_refused_before_it_is_all_decompressed() {
+        // 200,000 items of ~20 bytes: 4 MB decoded, above the 1 MB cap; the array limit comes first.
+        let limits = Limits {
+            max_array_items: 1000,
+            max_decoded_bytes: 1024 * 1024,
+            ..Limits::default()
+        };
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(b"[").unwrap();
+        for i in 0..200_000 {
+            write!(encoder, "{{\"n\":\"p{i:08}\"}},").unwrap();
+        }
+        encoder.write_all(b"{}]").unwrap();
+        let body = encoder.finish().unwrap();
+        let error = decode_json::<serde_json::Value>(&body, Encoding::Gzip, &limits).unwrap_err();
+        assert_eq!(error.code, LIMIT_EXCEEDED, "{}", error.message);
+        assert!(
+            error.message.contains("more than 1000 items"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -98,6 +98,12 @@ pub trait Store: Send + Sync + 'static {
     /// Bytes the database occupies on disk (0 for memory).
     fn size_on_disk(&self) -> StoreResult<u64>;
 
+    /// Bytes free for the database on the device holding it; `None` when the engine has no device
+    /// (memory). The server refuses writes below a reserve (`disk_space`).
+    fn free_bytes(&self) -> StoreResult<Option<u64>> {
+        Ok(None)
+    }
+
     /// Every entry of every space, from one consistent view across spaces (writes wait while it runs),
     /// passed to `sink` as (space, key, value); returns a number above every id
     /// [`Store::generate_id`] has issued, for a restore to continue from. Engines that cannot do

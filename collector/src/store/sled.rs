@@ -216,6 +216,14 @@ impl Store for SledStore {
         self.generate_id()
     }
 
+    fn free_bytes(&self) -> StoreResult<Option<u64>> {
+        let stat = rustix::fs::statvfs(self.path.as_str()).map_err(|error| StoreError::Read {
+            space: self.path.clone(),
+            message: format!("reading the free space of its file system: {error}"),
+        })?;
+        Ok(Some(stat.f_bavail.saturating_mul(stat.f_frsize)))
+    }
+
     fn size_on_disk(&self) -> StoreResult<u64> {
         self.db.size_on_disk().map_err(|error| StoreError::Read {
             space: self.path.clone(),

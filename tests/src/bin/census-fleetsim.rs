@@ -5,6 +5,9 @@
 //! TOKEN=$(census-collector enroll-token create --data-dir /tmp/bench --max-uses 1000 | tail -1)
 //! census-fleetsim --collector https://127.0.0.1:8443 --ca /tmp/bench/ca.pem --token "$TOKEN" --agents 1000
 //! ```
+//!
+//! Phases: enroll, full report, unchanged check-ins, after upgrades, and the outage burst (each agent
+//! queued `--outage-reports` reports while the collector was down, then all agents deliver at once).
 
 use anyhow::Context;
 use census_tests::fleet::{self, FleetOptions, PhaseStats};
@@ -41,6 +44,10 @@ struct Args {
     /// Packages upgraded per machine in the upgrade phase.
     #[arg(long, default_value_t = 3)]
     upgrades: usize,
+    /// Reports each agent queued while the collector was down ("down for an hour": one hourly report
+    /// each by default); then every agent delivers its queue at once. 0 skips the outage burst.
+    #[arg(long, default_value_t = 1)]
+    outage_reports: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Print the figures as JSON.
@@ -69,6 +76,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_packages: args.max_packages.max(args.min_packages),
         upgrades: args.upgrades,
         seed: args.seed,
+        max_retry_wait: fleet::DEFAULT_MAX_RETRY_WAIT,
     };
     let mut phases: Vec<PhaseStats> = Vec::new();
     let (agents, enroll) = fleet::enroll_fleet(&options).await;
@@ -83,7 +91,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         phases.push(checkin);
     }
     let upgrades = options.upgrades;
-    let (_, upgrade) = fleet::report_round(
+    let (agents, upgrade) = fleet::report_round(
         "after upgrades",
         agents,
         options.concurrency,
@@ -91,6 +99,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     )
     .await;
     phases.push(upgrade);
+    if args.outage_reports > 0 {
+        // Every agent at once, whatever --concurrency says: that is what a restart meets.
+        let n_agents = agents.len();
+        let (_, burst) = fleet::outage_burst(agents, args.outage_reports, upgrades, n_agents).await;
+        phases.push(burst);
+    }
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&phases)?);

@@ -61,4 +61,10 @@ fn a_small_simulated_fleet_enrolls_reports_checks_in_and_sends_deltas_without_er
     // Unchanged machines only check in; upgraded ones send deltas, never full documents.
     assert_eq!(phase("unchanged check-in")["unchanged"], 12, "{phases:#}");
     assert_eq!(phase("after upgrades")["deltas"], 12, "{phases:#}");
+    // The outage burst: each agent's queued report lands, as a delta, whatever backpressure it met.
+    let burst = phase("outage burst");
+    assert_eq!(burst["requests"], 12, "{phases:#}");
+    assert_eq!(burst["errors"], 0, "{phases:#}");
+    assert_eq!(burst["deltas"], 12, "{phases:#}");
+    assert_eq!(burst["throttled_without_retry_after"], 0, "{phases:#}");
 }
