@@ -5,6 +5,7 @@
 mod common;
 
 use census_collector::auth::Role;
+use census_collector::itsm::health_history;
 use census_shared::inventory::{Inventory, Package, SCHEMA_VERSION};
 use common::TestCollector;
 use reqwest::{Method, StatusCode};
@@ -208,6 +209,23 @@ async fn the_health_report_scores_each_dimension_over_real_reports() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+
+    // The daily snapshot `serve` takes: once a day, listed newest first.
+    let history = "/api/v1/reports/health/history";
+    assert_eq!(
+        env.ok(Role::Auditor, Method::GET, history, None).await,
+        json!([])
+    );
+    let now = OffsetDateTime::now_utc();
+    let week = Duration::from_secs(7 * 86_400);
+    let cmdb = env.server.cmdb();
+    assert!(health_history::record_today(&cmdb, env.store.as_ref(), now, week).unwrap());
+    assert!(!health_history::record_today(&cmdb, env.store.as_ref(), now, week).unwrap());
+    let snapshots = env.ok(Role::AssetManager, Method::GET, history, None).await;
+    assert_eq!(snapshots.as_array().unwrap().len(), 1, "{snapshots}");
+    assert_eq!(snapshots[0]["date"], health_history::date_of(now));
+    assert_eq!(snapshots[0]["score"], 66.7);
+    assert_eq!(snapshots[0]["total_cis"], 3);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +235,7 @@ enum Group {
     ReadTokens,
     WriteTokens,
     HealthReport,
+    HealthHistory,
     OpenApi,
 }
 
@@ -230,13 +249,14 @@ async fn every_role_gets_exactly_the_user_token_and_report_groups() {
         ReadTokens,
         WriteTokens,
         HealthReport,
+        HealthHistory,
         OpenApi,
     ];
     let table: [(Role, &[Group]); 5] = [
         (Role::Admin, &all),
-        (Role::AssetManager, &[HealthReport, OpenApi]),
+        (Role::AssetManager, &[HealthReport, HealthHistory, OpenApi]),
         (Role::ServiceDesk, &[OpenApi]),
-        (Role::Auditor, &[HealthReport, OpenApi]),
+        (Role::Auditor, &[HealthReport, HealthHistory, OpenApi]),
         (Role::Approver, &[OpenApi]),
     ];
     for (role, granted) in table {
@@ -256,6 +276,11 @@ async fn every_role_gets_exactly_the_user_token_and_report_groups() {
                     Some(json!({"user": "user-admin", "ttl_seconds": 60})),
                 ),
                 HealthReport => (Method::GET, "/api/v1/reports/health".to_string(), None),
+                HealthHistory => (
+                    Method::GET,
+                    "/api/v1/reports/health/history".to_string(),
+                    None,
+                ),
                 OpenApi => (Method::GET, "/api/v1/openapi.json".to_string(), None),
             };
             let (status, answer) = env.call(Some(role), method, &path, body).await;
@@ -301,7 +326,12 @@ async fn every_role_gets_exactly_the_user_token_and_report_groups() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
 
     // Without a token: the users, tokens and report need one; the OpenAPI document does not.
-    for path in ["/api/v1/users", "/api/v1/tokens", "/api/v1/reports/health"] {
+    for path in [
+        "/api/v1/users",
+        "/api/v1/tokens",
+        "/api/v1/reports/health",
+        "/api/v1/reports/health/history",
+    ] {
         let (status, _) = env.call(None, Method::GET, path, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
     }

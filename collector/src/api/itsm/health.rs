@@ -1,5 +1,5 @@
 //! `GET /api/v1/reports/health`: the CMDB health report (see [`crate::itsm::health`] and
-//! `docs/cmdb-health.md`). Roles: admin, asset_manager, auditor.
+//! `docs/cmdb-health.md`), and `/history`, its daily snapshots. Roles: admin, asset_manager, auditor.
 
 use super::query;
 use crate::api::error::{ApiError, INVALID_REQUEST};
@@ -8,6 +8,7 @@ use crate::auth::{Caller, Role};
 use crate::config::DEFAULT_STALE_AFTER;
 use crate::itsm::MAX_PAGE;
 use crate::itsm::health::{DEFAULT_DRILL_LIMIT, HealthReport, health_report};
+use crate::itsm::health_history::{self, HealthSnapshot};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -63,4 +64,33 @@ pub async fn report(
     })
     .await
     .map(Json)
+}
+
+/// Snapshots listed when the request does not say: a month.
+pub const DEFAULT_HISTORY_DAYS: usize = 30;
+/// A year of daily snapshots at most per request.
+pub const MAX_HISTORY_DAYS: usize = 366;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// How many daily snapshots, newest first (1 to 366, default 30).
+    pub days: Option<usize>,
+}
+
+/// `GET /api/v1/reports/health/history`: the daily snapshots `serve` records, newest first.
+pub async fn history(
+    State(state): State<ApiState>,
+    caller: Caller,
+    params: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<Vec<HealthSnapshot>>, ApiError> {
+    caller.require_any(HEALTH_READERS)?;
+    let days = query(params)?
+        .days
+        .unwrap_or(DEFAULT_HISTORY_DAYS)
+        .clamp(1, MAX_HISTORY_DAYS);
+    let store = state.store.clone();
+    blocking(move || health_history::history(store.as_ref(), days).map_err(ApiError::from))
+        .await
+        .map(Json)
 }

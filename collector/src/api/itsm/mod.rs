@@ -107,6 +107,7 @@ pub fn routes() -> Router<ApiState> {
         )
         .route("/api/v1/audit", get(links::audit))
         .route("/api/v1/reports/health", get(health::report))
+        .route("/api/v1/reports/health/history", get(health::history))
 }
 
 /// What an endpoint needs; [`allows`] decides per role.
