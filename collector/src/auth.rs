@@ -7,7 +7,10 @@
 //! [`Caller`] is the axum extractor: it answers 401 with a JSON message when the `Authorization:
 //! Bearer` header is missing, malformed, unknown, expired or revoked. Handlers then check the role.
 //!
-//! Limitation: roles are a flat list; the admin API here only distinguishes `admin` from the rest.
+//! User records, disabling and token management with audit live in [`crate::users`]; this module is
+//! the token format, its storage and authentication (which also refuses tokens of disabled users).
+//!
+//! Limitation: roles are a flat list, one per user; what each may do is decided per endpoint group.
 
 use crate::api::error::ApiError;
 use crate::secret::{random_id, rfc3339, secret_hash};
