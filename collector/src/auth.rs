@@ -7,11 +7,14 @@
 //! [`Caller`] is the axum extractor: it answers 401 with a JSON message when the `Authorization:
 //! Bearer` header is missing, malformed, unknown, expired or revoked. Handlers then check the role.
 //!
-//! Limitation: roles are a flat list; the admin API here only distinguishes `admin` from the rest.
+//! User records, disabling and token management with audit live in [`crate::users`]; this module is
+//! the token format, its storage and authentication (which also refuses tokens of disabled users).
+//!
+//! Limitation: roles are a flat list, one per user; what each may do is decided per endpoint group.
 
 use crate::api::error::ApiError;
 use crate::secret::{random_id, rfc3339, secret_hash};
-use crate::store::{Store, StoreError};
+use crate::store::{Batch, Store, StoreError};
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
@@ -66,6 +69,9 @@ pub struct TokenRecord {
     /// RFC 3339 UTC; `None` never expires.
     pub expires_at: Option<String>,
     pub revoked: bool,
+    /// What the token is for (from `token create --note`); older records have none.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// Who is calling: the outcome of authentication.
@@ -122,11 +128,26 @@ pub fn create_token(
     role: Role,
     ttl: Option<Duration>,
 ) -> Result<String, AuthError> {
+    let mut batch = Batch::new();
+    let (_, secret) = stage_token(&mut batch, user, role, ttl, None, OffsetDateTime::now_utc())?;
+    store.commit(batch)?;
+    Ok(secret)
+}
+
+/// Adds a new token for `user` to `batch`; returns its record and the secret (shown once, never
+/// stored: the key is its hash).
+pub(crate) fn stage_token(
+    batch: &mut Batch,
+    user: &str,
+    role: Role,
+    ttl: Option<Duration>,
+    note: Option<String>,
+    now: OffsetDateTime,
+) -> Result<(TokenRecord, String), AuthError> {
     if user.is_empty() || user.chars().count() > 128 {
         return Err(AuthError::InvalidUser);
     }
     let secret = random_id::<32>(TOKEN_PREFIX);
-    let now = OffsetDateTime::now_utc();
     let record = TokenRecord {
         id: random_id::<8>("key-"),
         user: user.to_string(),
@@ -134,35 +155,46 @@ pub fn create_token(
         created_at: rfc3339(now),
         expires_at: ttl.map(|ttl| rfc3339(now + ttl)),
         revoked: false,
+        note,
     };
-    let value =
-        serde_json::to_vec(&record).map_err(|error| AuthError::Corrupt(error.to_string()))?;
-    store.put(SPACE_API_TOKENS, secret_hash(&secret).as_bytes(), &value)?;
-    Ok(secret)
+    batch.put(
+        SPACE_API_TOKENS,
+        secret_hash(&secret).into_bytes(),
+        encode(&record)?,
+    );
+    Ok((record, secret))
+}
+
+pub(crate) fn encode(record: &TokenRecord) -> Result<Vec<u8>, AuthError> {
+    serde_json::to_vec(record).map_err(|error| AuthError::Corrupt(error.to_string()))
+}
+
+/// Every token record with its store key (the secret's hash), in key order.
+pub(crate) fn token_entries(
+    store: &dyn Store,
+) -> impl Iterator<Item = Result<(Vec<u8>, TokenRecord), AuthError>> + '_ {
+    store.scan_prefix(SPACE_API_TOKENS, b"").map(|entry| {
+        let (key, value) = entry?;
+        let record = serde_json::from_slice(&value)
+            .map_err(|error| AuthError::Corrupt(error.to_string()))?;
+        Ok((key, record))
+    })
 }
 
 /// Every token's record (never a secret).
 pub fn list_tokens(store: &dyn Store) -> Result<Vec<TokenRecord>, AuthError> {
-    store
-        .scan_prefix(SPACE_API_TOKENS, b"")
-        .map(|entry| {
-            let (_, value) = entry?;
-            serde_json::from_slice(&value).map_err(|error| AuthError::Corrupt(error.to_string()))
-        })
+    token_entries(store)
+        .map(|entry| entry.map(|(_, record)| record))
         .collect()
 }
 
 /// Revokes the token with record id `id` (`key-…`).
 pub fn revoke_token(store: &dyn Store, id: &str) -> Result<(), AuthError> {
-    for entry in store.scan_prefix(SPACE_API_TOKENS, b"") {
-        let (key, value) = entry?;
-        let mut record: TokenRecord = serde_json::from_slice(&value)
-            .map_err(|error| AuthError::Corrupt(error.to_string()))?;
+    for entry in token_entries(store) {
+        let (key, mut record) = entry?;
         if record.id == id {
             record.revoked = true;
-            let value = serde_json::to_vec(&record)
-                .map_err(|error| AuthError::Corrupt(error.to_string()))?;
-            store.put(SPACE_API_TOKENS, &key, &value)?;
+            store.put(SPACE_API_TOKENS, &key, &encode(&record)?)?;
             return Ok(());
         }
     }
@@ -191,6 +223,11 @@ pub fn authenticate(store: &dyn Store, bearer: &str) -> Result<Caller, AuthError
         if expired {
             return Err(AuthError::Refused("has expired"));
         }
+    }
+    // Disabling a user revokes their tokens too; this check also covers a token written while the
+    // user was being disabled.
+    if crate::users::is_disabled(store, &record.user)? {
+        return Err(AuthError::Refused("belongs to a disabled user"));
     }
     Ok(Caller {
         user: record.user,

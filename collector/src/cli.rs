@@ -63,6 +63,12 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup into an empty data directory (checks its checksum and versions first).
     Restore(RestoreArgs),
+    /// Manage the people (and scripts) who use the API: each has one role.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens of users (what people and scripts send as `Authorization: Bearer`).
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +142,68 @@ pub enum AgentCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user with a role; then give them a token with `token create --user NAME`.
+    Add(UserAddArgs),
+    /// List users with their role and whether they are disabled.
+    List(OutputArgs),
+    /// Disable a user and revoke every token they hold.
+    Disable {
+        /// The user's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// Letters, digits, '.', '_' or '-' (up to 64), e.g. alice or ci-bot.
+    pub name: String,
+    /// admin, asset_manager, service_desk, auditor or approver (see docs/itsm.md, "Roles").
+    #[arg(long, value_name = "ROLE")]
+    pub role: String,
+    /// The person's full name, for lists and audits.
+    #[arg(long, value_name = "TEXT")]
+    pub display_name: Option<String>,
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a user (it gets the user's role); printed once, alone on the last line.
+    Create(TokenCreateArgs),
+    /// List tokens (never their secrets).
+    List(TokenListArgs),
+    /// Revoke a token so that it is refused from now on.
+    Revoke {
+        /// The token's id (`key-…`), as `token list` shows it.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The user the token belongs to (see `user list`).
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// How long the token stays valid (e.g. 12h, 30d, 90d; at most two years).
+    #[arg(long, default_value = "90d", value_name = "DURATION")]
+    pub ttl: String,
+    /// What the token is for (shown in `token list`).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Only this user's tokens.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Print JSON instead of a table.
@@ -164,6 +232,12 @@ mod tests {
             "census-collector agent approve agt-abc --data-dir /tmp/d",
             "census-collector backup --out /tmp/census.backup --data-dir /tmp/d",
             "census-collector restore --from /tmp/census.backup --data-dir /tmp/new",
+            "census-collector user add alice --role service_desk --display-name Alice --data-dir /tmp/d",
+            "census-collector user list --json --data-dir /tmp/d",
+            "census-collector user disable alice --data-dir /tmp/d",
+            "census-collector token create --user alice --ttl 90d --note laptop --data-dir /tmp/d",
+            "census-collector token list --user alice --json --data-dir /tmp/d",
+            "census-collector token revoke key-abc --data-dir /tmp/d",
         ] {
             let parsed = Cli::try_parse_from(line.split_whitespace());
             assert!(parsed.is_ok(), "{line}: {}", parsed.unwrap_err());

@@ -13,6 +13,7 @@
 //! - [`pki`]: the collector's CA: server certificate, agent certificates from CSRs.
 //! - [`enrollment`]: enrollment tokens and agent records (approve, revoke).
 //! - [`auth`]: API bearer tokens for people and scripts, with roles.
+//! - [`users`]: named users with a role, their tokens, disabling; every write audited.
 //! - [`cmdb`]: configuration items: identity reconciliation, history, time travel, events, indexes.
 //! - [`ingest`]: check-ins and reports: replay protection, delta application, one atomic write per report.
 //! - [`itsm`]: incidents, changes, problems, CI relationships, impact, unauthorized-change detection.
@@ -45,3 +46,4 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod web;
+pub mod users;

@@ -1,7 +1,7 @@
 //! The `census-collector` command: parses arguments and dispatches; the work lives in the library.
 
 use anyhow::Context;
-use census_collector::cli::{AgentCommand, Cli, Command, EnrollTokenCommand, OutputArgs};
+use census_collector::cli::{AgentCommand, Cli, Command, EnrollTokenCommand};
 use census_collector::commands::admin::{self, Target};
 use census_collector::commands::{self, init, load_config, quickstart, serve};
 use census_collector::config::Config;
@@ -65,6 +65,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::EnrollToken(command) => runtime.block_on(enroll_token(&config, command)),
         Command::Agent(command) => runtime.block_on(agent(&config, command)),
+        Command::User(command) => runtime.block_on(commands::users::user(&config, command)),
+        Command::Token(command) => runtime.block_on(commands::users::token(&config, command)),
         Command::Backup(args) => {
             let data_dir = commands::initialised_data_dir(&config)?;
             let summary = runtime.block_on(commands::backup::backup(&data_dir, &args.out))?;
@@ -133,7 +135,7 @@ async fn enroll_token(config: &Config, command: EnrollTokenCommand) -> anyhow::R
         }
         EnrollTokenCommand::List(output) => {
             let tokens = target.list_tokens().await?;
-            print(&output, &tokens, || {
+            admin::print(&output, &tokens, || {
                 admin::table(
                     &["ID", "STATE", "USES", "EXPIRES", "NOTE"],
                     &admin::token_rows(&tokens),
@@ -154,7 +156,7 @@ async fn agent(config: &Config, command: AgentCommand) -> anyhow::Result<()> {
     match command {
         AgentCommand::List(output) => {
             let agents = target.list_agents().await?;
-            print(&output, &agents, || {
+            admin::print(&output, &agents, || {
                 admin::table(
                     &["AGENT", "STATUS", "HOSTNAME", "ENROLLED", "CERT EXPIRES"],
                     &admin::agent_rows(&agents),
@@ -175,19 +177,6 @@ async fn agent(config: &Config, command: AgentCommand) -> anyhow::Result<()> {
                 agent.agent_id
             );
         }
-    }
-    Ok(())
-}
-
-fn print<T: serde::Serialize>(
-    output: &OutputArgs,
-    value: &T,
-    table: impl FnOnce() -> String,
-) -> anyhow::Result<()> {
-    if output.json {
-        println!("{}", serde_json::to_string_pretty(value)?);
-    } else {
-        println!("{}", table());
     }
     Ok(())
 }

@@ -2,13 +2,14 @@
 //! a direct one from a stopped collector, restores into empty dirs that then serve the same CMDB, and
 //! the refusals (tampered file, non-empty dir). Also the schema migration of an unstamped database.
 
-use census_collector::api::Limits;
+mod common;
+
 use census_collector::cmdb::{Cmdb, CmdbConfig};
 use census_collector::commands::{backup, init};
 use census_collector::datadir::DataDir;
 use census_collector::enrollment::tokens;
 use census_collector::ingest::Ingest;
-use census_collector::server::{self, RunningServer, ServeSettings};
+use census_collector::server::RunningServer;
 use census_collector::store::Store;
 use census_collector::store::schema::{self, SCHEMA_VERSION};
 use census_collector::store::sled::SledStore;
@@ -31,26 +32,7 @@ struct Serving {
 
 /// Serves the data dir as `serve` does (including `collector.url`).
 async fn serve(data_dir: &DataDir) -> Serving {
-    let store = Arc::new(open(&data_dir.database()).await);
-    schema::ensure_current(store.as_ref()).unwrap();
-    let ca_pem = data_dir.read(&data_dir.ca_cert()).unwrap();
-    let settings = ServeSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ca_pem: ca_pem.clone(),
-        ca_key_pem: data_dir.read(&data_dir.ca_key()).unwrap(),
-        server_cert_pem: data_dir.read(&data_dir.server_cert()).unwrap(),
-        server_key_pem: data_dir.read(&data_dir.server_key()).unwrap(),
-        store: store.clone(),
-        limits: Limits::default(),
-        require_approval: false,
-        agent_cert_validity: Duration::from_secs(3600),
-        shutdown_grace: Duration::from_secs(5),
-    };
-    let server = server::bind(settings).await.unwrap();
-    let url = format!("https://127.0.0.1:{}", server.local_addr().port());
-    data_dir
-        .replace_public(&data_dir.endpoint(), format!("{url}\n").as_bytes())
-        .unwrap();
+    let (server, store, ca_pem) = common::serve_data_dir(data_dir).await;
     Serving {
         server,
         store,
@@ -58,15 +40,8 @@ async fn serve(data_dir: &DataDir) -> Serving {
     }
 }
 
-/// sled's lock is released when the last handle (the server's flusher thread holds one) drops.
 async fn open(path: &Path) -> SledStore {
-    for _ in 0..100 {
-        if let Ok(store) = SledStore::open(path) {
-            return store;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    SledStore::open(path).unwrap()
+    common::open_when_free(path).await
 }
 
 impl Serving {

@@ -3,40 +3,23 @@
 
 mod common;
 
-use census_collector::api::Limits;
-use census_collector::auth::{self, Role};
-use census_collector::cmdb;
-use census_collector::pki::CertificateAuthority;
-use census_collector::server::{self, RunningServer, ServeSettings};
-use census_collector::store::Store;
-use census_collector::store::sled::SledStore;
-use census_shared::hash::content_hash;
+use census_collector::auth::Role;
 use census_shared::inventory::{Disk, Inventory, Package, SCHEMA_VERSION};
-use census_shared::protocol::{
-    PROTOCOL_VERSION, Report, ReportBody, ReportHeader, ReportOutcome, ReportResponse,
-};
+use census_shared::protocol::{ReportOutcome, ReportResponse};
+use common::{ROLES, TestCollector};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-const ROLES: [Role; 5] = [
-    Role::Admin,
-    Role::AssetManager,
-    Role::ServiceDesk,
-    Role::Auditor,
-    Role::Approver,
-];
+/// The shared test collector, plus this file's call helpers.
+struct Env(TestCollector);
 
-struct Env {
-    _dir: tempfile::TempDir,
-    server: RunningServer,
-    store: Arc<SledStore>,
-    ca: Arc<CertificateAuthority>,
-    http: reqwest::Client,
-    tokens: Vec<(Role, String)>,
+impl std::ops::Deref for Env {
+    type Target = TestCollector;
+    fn deref(&self) -> &TestCollector {
+        &self.0
+    }
 }
 
 /// An enrolled agent and its mTLS client.
@@ -48,56 +31,7 @@ struct Agent {
 
 impl Env {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
-        let ca = Arc::new(CertificateAuthority::generate("Census test CA").unwrap());
-        let (server_cert_pem, server_key_pem) = ca
-            .issue_server_certificate(&["127.0.0.1".into(), "localhost".into()])
-            .unwrap();
-        let settings = ServeSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ca_pem: ca.cert_pem().into(),
-            ca_key_pem: ca.key_pem().into(),
-            server_cert_pem,
-            server_key_pem,
-            store: store.clone(),
-            limits: Limits::default(),
-            require_approval: false,
-            agent_cert_validity: Duration::from_secs(3600),
-            shutdown_grace: Duration::from_secs(5),
-        };
-        let server = server::bind(settings).await.unwrap();
-        let tokens = ROLES
-            .iter()
-            .map(|role| {
-                let user = format!("{role:?}").to_lowercase();
-                let secret = auth::create_token(store.as_ref(), &user, *role, None).unwrap();
-                (*role, secret)
-            })
-            .collect();
-        let http = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap()])
-            .build()
-            .unwrap();
-        Self {
-            _dir: dir,
-            server,
-            store,
-            ca,
-            http,
-            tokens,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!(
-            "https://127.0.0.1:{}{path}",
-            self.server.local_addr().port()
-        )
-    }
-
-    fn token(&self, role: Role) -> &str {
-        &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
+        Self(TestCollector::start().await)
     }
 
     /// One API call as `role`; the status and the JSON answer.
@@ -108,18 +42,9 @@ impl Env {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(self.token(role));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
+        self.0
+            .call(Some(self.token(role)), method, path, body)
+            .await
     }
 
     async fn ok(&self, role: Role, method: Method, path: &str, body: Option<Value>) -> Value {
@@ -129,58 +54,21 @@ impl Env {
     }
 
     async fn enroll(&self) -> Agent {
-        let (agent_id, pem) = common::enrolled_identity_pem(
-            &self.http,
-            &self.url("/api/v1/enroll"),
-            self.store.as_ref(),
-        )
-        .await;
-        let http = reqwest::Client::builder()
-            .tls_certs_only([
-                reqwest::Certificate::from_pem(self.ca.cert_pem().as_bytes()).unwrap(),
-            ])
-            .identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
-            .build()
-            .unwrap();
-        Agent {
-            id: agent_id,
-            http,
-            seq: 0,
-        }
+        let (id, http) = self.0.enroll().await;
+        Agent { id, http, seq: 0 }
     }
 
     /// Sends `inventory` as a full report and returns the agent's CI id.
     async fn report(&self, agent: &mut Agent, inventory: &Inventory) -> String {
         agent.seq += 1;
-        let report = Report {
-            protocol: PROTOCOL_VERSION,
-            header: ReportHeader {
-                epoch: 1,
-                seq: agent.seq,
-                report_id: format!("{}-{}", agent.id, agent.seq),
-                hash: content_hash(inventory),
-                collected_at: inventory.collected_at.clone(),
-            },
-            body: ReportBody::Full {
-                inventory: Box::new(inventory.clone()),
-            },
-        };
-        let response = agent
-            .http
-            .post(self.url("/api/v1/agent/report"))
-            .json(&report)
-            .send()
-            .await
-            .unwrap();
+        let response = self
+            .0
+            .report(&agent.http, &agent.id, agent.seq, inventory)
+            .await;
         assert_eq!(response.status(), StatusCode::OK);
         let answer: ReportResponse = response.json().await.unwrap();
         assert_eq!(answer.outcome, ReportOutcome::Applied);
-        let number = self
-            .store
-            .get(cmdb::SPACE_AGENTS, agent.id.as_bytes())
-            .unwrap()
-            .expect("the report created a CI");
-        cmdb::model::ci_id(u64::from_be_bytes(number.try_into().unwrap()))
+        self.ci_of(&agent.id)
     }
 
     /// A new agent reporting a machine named `host`; returns the agent and its CI.

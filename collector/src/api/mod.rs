@@ -8,6 +8,8 @@
 //! - [`body`]: [`Limits`] and request decoding (size caps, gzip, JSON shape limits).
 //! - [`error`]: [`ApiError`](error::ApiError) and the code → status table.
 //! - [`itsm`]: incidents, changes, problems, relationships, impact, unauthorized changes, audit.
+//! - [`openapi`]: `/api/v1/openapi.json`, the maintained OpenAPI 3.1 document (tested against the routes).
+//! - [`users`]: users and their API tokens, behind an admin API token.
 //! - [`ops`]: `/readyz`, `/metrics`, and the request-id / logging / counting layer around every route.
 //!
 //! Handlers decode, call domain functions (`ingest`, `enrollment`, `auth`) and encode; synchronous store
@@ -19,7 +21,9 @@ pub mod assets;
 pub mod body;
 pub mod error;
 pub mod itsm;
+pub mod openapi;
 pub mod ops;
+pub mod users;
 
 pub use body::Limits;
 
@@ -110,6 +114,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(itsm::routes())
         .merge(ops::routes())
         .merge(crate::web::routes())
+        .merge(users::routes())
+        .merge(openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

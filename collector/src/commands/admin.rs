@@ -1,9 +1,11 @@
-//! `enroll-token` and `agent` subcommands, whether or not the collector is running.
+//! `enroll-token` and `agent` subcommands, whether or not the collector is running (`user` and `token`
+//! extend [`Target`] in [`super::users`]).
 //!
 //! sled admits one process per database. When no collector holds it, these commands open the database
 //! directly; when `serve` holds it, they call the running collector's admin API at the URL it wrote in
 //! `collector.url`, authenticated with `admin.token` and verified against `ca.pem`, all from the data dir.
 
+use crate::cli::OutputArgs;
 use crate::datadir::DataDir;
 use crate::enrollment::agents::{self, AgentRecord};
 use crate::enrollment::tokens::{self, TokenInfo};
@@ -155,17 +157,19 @@ impl Target {
     }
 }
 
-/// Ids are `[a-z0-9-]`; anything else cannot be one and must not reach a URL path.
-fn url_segment(id: &str) -> anyhow::Result<&str> {
+/// Ids and user names are `[A-Za-z0-9._-]`, not starting with `.`; anything else cannot be one and
+/// must not reach a URL path.
+pub(crate) fn url_segment(id: &str) -> anyhow::Result<&str> {
     if !id.is_empty()
         && id.len() <= 64
+        && !id.starts_with('.')
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
         Ok(id)
     } else {
-        bail!("'{id}' is not an id (ids look like tok-… or agt-…)")
+        bail!("'{id}' is not an id (ids look like tok-…, agt-… or key-…; user names like alice)")
     }
 }
 
@@ -224,7 +228,7 @@ impl Remote {
         Ok(bytes.to_vec())
     }
 
-    async fn call<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -252,6 +256,20 @@ impl Remote {
         serde_json::from_slice(&bytes)
             .with_context(|| format!("the collector's answer from {url} is not what was expected"))
     }
+}
+
+/// Prints `value` as JSON with `--json`, else the table `table` renders.
+pub fn print<T: Serialize>(
+    output: &OutputArgs,
+    value: &T,
+    table: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if output.json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", table());
+    }
+    Ok(())
 }
 
 /// Lines of a left-aligned table: a header and rows, columns as wide as their widest cell.
@@ -337,7 +355,7 @@ mod tests {
     #[test]
     fn ids_that_could_escape_a_url_path_are_refused() {
         assert!(url_segment("agt-abc123").is_ok());
-        for bad in ["", "../agents", "a/b", "a?b", &"x".repeat(65)] {
+        for bad in ["", "../agents", "..", "a/b", "a?b", &"x".repeat(65)] {
             assert!(url_segment(bad).is_err(), "{bad}");
         }
     }

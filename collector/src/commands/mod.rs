@@ -7,12 +7,14 @@
 //! - [`admin`]: enrollment tokens and agents, directly on the database when the collector is stopped and
 //!   through the running collector's API (with the admin token) when it is serving, since sled admits
 //!   one process per database.
+//! - [`users`]: `user` and `token` (people and their API tokens), the same two ways as [`admin`].
 
 pub mod admin;
 pub mod backup;
 pub mod init;
 pub mod quickstart;
 pub mod serve;
+pub mod users;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::datadir::DataDir;

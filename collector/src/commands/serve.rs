@@ -36,8 +36,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         running.cmdb(),
         config.cmdb.stale_after,
     ));
+    let snapshots = tokio::spawn(crate::itsm::health_history::record_daily_periodically(
+        running.cmdb(),
+        Arc::clone(&store),
+        config.cmdb.stale_after,
+    ));
     running.run_until(shutdown_signal()).await;
     staleness.abort();
+    snapshots.abort();
     store
         .flush()
         .context("writing the database to disk at shutdown")?;

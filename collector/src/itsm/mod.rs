@@ -18,6 +18,8 @@
 //!   [`cmdb_directory`]: the implementation over the CMDB, and the flagging of each report's changes.
 //! - [`context`]: the incident context view and the per-CI record view.
 //! - [`unauthorized`]: discovered changes no approved change covers.
+//! - [`health`]: the CMDB health report (completeness, staleness, orphans, conflicts, unauthorized);
+//!   [`health_history`]: its daily snapshots.
 //!
 //! Operations are plain functions over `&dyn Store`; the HTTP layer decodes a request, calls one, and
 //! encodes the result. Every write runs under one process-wide lock (the database is single-process) and
@@ -34,6 +36,8 @@ pub mod cmdb_directory;
 pub mod collision;
 pub mod context;
 pub mod directory;
+pub mod health;
+pub mod health_history;
 pub mod history;
 pub mod impact;
 pub mod incident;

@@ -8,14 +8,14 @@
 //! most one problem: linking writes both records in one batch.
 
 use super::incident::Incident;
-use super::record::{self, Record, stage};
+use super::record::{self, Record};
 use super::{
-    Actor, CiDirectory, ItsmError, Page, Result, StateChange, audit, check_transition, clean,
-    optional_text, required_text, write_lock,
+    Actor, CiDirectory, ItsmError, Page, Result, StateChange, check_transition, clean,
+    optional_text, required_text,
 };
 use crate::itsm::incident::known_cis;
 use crate::itsm::numbering::RecordKind;
-use crate::store::{Batch, Store};
+use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use time::OffsetDateTime;
@@ -285,39 +285,34 @@ pub fn link_problem_incident(
     incident_id: &str,
     now: OffsetDateTime,
 ) -> Result<Problem> {
-    let _guard = write_lock();
-    let old_problem: Problem = record::load(store, problem_id)?;
-    let old_incident: Incident = record::load(store, incident_id)?;
-    if old_problem.state.allowed_next().is_empty() {
-        return Err(ItsmError::Final {
-            record: problem_id.to_string(),
-            state: old_problem.state.to_string(),
-        });
-    }
-    if let Some(other) = &old_incident.problem {
-        let message = if other == problem_id {
-            format!("{incident_id} is already linked to it")
-        } else {
-            format!("{incident_id} belongs to {other}; unlink it there first")
-        };
-        return Err(ItsmError::Invalid {
-            record: problem_id.to_string(),
-            message,
-        });
-    }
-    let mut problem = old_problem.clone();
-    problem.incidents.push(incident_id.to_string());
-    problem.updated_at = now;
-    let mut incident = old_incident.clone();
-    incident.problem = Some(problem_id.to_string());
-    incident.updated_at = now;
-    write_pair(
+    let (problem, _) = record::modify_pair(
         store,
         actor,
-        (&old_problem, &problem),
-        (&old_incident, &incident),
+        (problem_id, incident_id),
         "problem.link_incident",
         now,
+        |problem: &mut Problem, incident: &mut Incident| {
+            if problem.state.allowed_next().is_empty() {
+                return Err(ItsmError::Final {
+                    record: problem_id.to_string(),
+                    state: problem.state.to_string(),
+                });
+            }
+            if let Some(other) = &incident.problem {
+                let message = if other == problem_id {
+                    format!("{incident_id} is already linked to it")
+                } else {
+                    format!("{incident_id} belongs to {other}; unlink it there first")
+                };
+                return Err(ItsmError::Invalid {
+                    record: problem_id.to_string(),
+                    message,
+                });
+            }
+            problem.incidents.push(incident_id.to_string());
+            incident.problem = Some(problem_id.to_string());
+            Ok(Some(incident_id.to_string()))
+        },
     )?;
     Ok(problem)
 }
@@ -329,68 +324,25 @@ pub fn unlink_problem_incident(
     incident_id: &str,
     now: OffsetDateTime,
 ) -> Result<Problem> {
-    let _guard = write_lock();
-    let old_problem: Problem = record::load(store, problem_id)?;
-    let old_incident: Incident = record::load(store, incident_id)?;
-    if old_incident.problem.as_deref() != Some(problem_id) {
-        return Err(ItsmError::Invalid {
-            record: problem_id.to_string(),
-            message: format!("{incident_id} is not linked to it"),
-        });
-    }
-    let mut problem = old_problem.clone();
-    problem.incidents.retain(|id| id != incident_id);
-    problem.updated_at = now;
-    let mut incident = old_incident.clone();
-    incident.problem = None;
-    incident.updated_at = now;
-    write_pair(
+    let (problem, _) = record::modify_pair(
         store,
         actor,
-        (&old_problem, &problem),
-        (&old_incident, &incident),
+        (problem_id, incident_id),
         "problem.unlink_incident",
         now,
+        |problem: &mut Problem, incident: &mut Incident| {
+            if incident.problem.as_deref() != Some(problem_id) {
+                return Err(ItsmError::Invalid {
+                    record: problem_id.to_string(),
+                    message: format!("{incident_id} is not linked to it"),
+                });
+            }
+            problem.incidents.retain(|id| id != incident_id);
+            incident.problem = None;
+            Ok(Some(incident_id.to_string()))
+        },
     )?;
     Ok(problem)
-}
-
-fn write_pair(
-    store: &dyn Store,
-    actor: &Actor,
-    problem: (&Problem, &Problem),
-    incident: (&Incident, &Incident),
-    action: &str,
-    now: OffsetDateTime,
-) -> Result<()> {
-    let mut batch = Batch::new();
-    stage(
-        store,
-        &mut batch,
-        Some(problem.0),
-        problem.1,
-        &actor.name,
-        now,
-    )?;
-    stage(
-        store,
-        &mut batch,
-        Some(incident.0),
-        incident.1,
-        &actor.name,
-        now,
-    )?;
-    audit::append(
-        store,
-        &mut batch,
-        actor,
-        &problem.1.id,
-        action,
-        Some(incident.1.id.clone()),
-        now,
-    )?;
-    store.commit(batch)?;
-    Ok(())
 }
 
 pub fn list_problems(
@@ -564,6 +516,43 @@ mod tests {
         let unlinked =
             unlink_problem_incident(store, &agent(), &first.id, &incident.id, at(3)).unwrap();
         assert_eq!(unlinked.incidents, Vec::<String>::new());
+        assert_eq!(unlinked.updated_at, at(3));
+        assert_eq!(get_incident(store, &incident.id).unwrap().updated_at, at(3));
+        let error =
+            unlink_problem_incident(store, &agent(), &first.id, &incident.id, at(4)).unwrap_err();
+        assert!(
+            error.to_string().ends_with("is not linked to it"),
+            "{error}"
+        );
+        // Both writes are audited on the problem with the incident as detail; refusals are not.
+        let audited: Vec<(String, Option<String>)> = crate::itsm::audit::audit_list(
+            store,
+            &crate::itsm::audit::AuditFilter {
+                record: Some(first.id.clone()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|entry| (entry.action, entry.detail))
+        .collect();
+        assert_eq!(
+            audited,
+            [
+                (
+                    "problem.unlink_incident".to_string(),
+                    Some(incident.id.clone())
+                ),
+                (
+                    "problem.link_incident".to_string(),
+                    Some(incident.id.clone())
+                ),
+                ("problem.create".to_string(), None),
+            ]
+        );
         let incident_history: Vec<String> = history(store, &incident.id)
             .unwrap()
             .into_iter()

@@ -168,6 +168,46 @@ pub(crate) fn modify<R: Record>(
     Ok(new)
 }
 
+/// Like [`modify`] for a write that changes two records together (e.g. linking an incident to a
+/// problem): both are loaded, edited by `change`, and written back in one batch with one audit entry
+/// on the first.
+pub(crate) fn modify_pair<A: Record, B: Record>(
+    store: &dyn Store,
+    actor: &Actor,
+    (first_id, second_id): (&str, &str),
+    action: &str,
+    now: OffsetDateTime,
+    change: impl FnOnce(&mut A, &mut B) -> Result<Option<String>>,
+) -> Result<(A, B)> {
+    let _guard = write_lock();
+    let old_first: A = load(store, first_id)?;
+    let old_second: B = load(store, second_id)?;
+    let (mut first, mut second) = (old_first.clone(), old_second.clone());
+    let detail = change(&mut first, &mut second)?;
+    first.set_updated_at(now);
+    second.set_updated_at(now);
+    let mut batch = Batch::new();
+    stage(
+        store,
+        &mut batch,
+        Some(&old_first),
+        &first,
+        &actor.name,
+        now,
+    )?;
+    stage(
+        store,
+        &mut batch,
+        Some(&old_second),
+        &second,
+        &actor.name,
+        now,
+    )?;
+    audit::append(store, &mut batch, actor, first_id, action, detail, now)?;
+    store.commit(batch)?;
+    Ok((first, second))
+}
+
 /// Numbers of the `R` records about `ci`, ascending.
 pub fn numbers_for_ci<R: Record>(store: &dyn Store, ci: &str) -> Result<Vec<u64>> {
     let prefix = format!("{ci}\0{}\0", R::KIND.prefix());

@@ -6,6 +6,7 @@
 //!   [`allows`]), the mapping of [`ItsmError`] to API errors, and the shared request helpers;
 //! - [`incidents`], [`changes`], [`problems`]: the record endpoints;
 //! - [`links`]: relationships, impact, a CI's records, unauthorized changes and the audit log.
+//! - [`health`]: the CMDB health report.
 //!
 //! Every handler checks the caller's permission first (server-side RBAC), decodes, runs one domain
 //! function on the blocking pool and, for writes, waits for the group commit before answering. Writes
@@ -15,6 +16,7 @@
 //! rather than ignored, so a misspelt filter never silently returns everything.
 
 pub mod changes;
+pub mod health;
 pub mod incidents;
 pub mod links;
 pub mod problems;
@@ -104,6 +106,8 @@ pub fn routes() -> Router<ApiState> {
             post(links::link_flag),
         )
         .route("/api/v1/audit", get(links::audit))
+        .route("/api/v1/reports/health", get(health::report))
+        .route("/api/v1/reports/health/history", get(health::history))
 }
 
 /// What an endpoint needs; [`allows`] decides per role.
