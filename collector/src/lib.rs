@@ -45,5 +45,5 @@ pub mod secret;
 pub mod server;
 pub mod store;
 pub mod tls;
-pub mod web;
 pub mod users;
+pub mod web;
