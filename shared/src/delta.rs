@@ -6,11 +6,18 @@
 //! packages out of 1,000 costs two removals and two insertions on the wire.
 //!
 //! Invariant (property-tested): for canonical documents `a` and `b`, `apply(a, &diff(a, b)) == b`.
+//!
+//! Packages are most of a document (1,000 of them are ~90% of its bytes), so they are diffed and
+//! patched as typed records rather than through JSON values; the result is the same delta as the
+//! generic path would give (property-tested against it), at a fraction of the allocations.
 
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Package, Software};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// The keyed list diffed and patched as typed records.
+const PACKAGES_PATH: [&str; 2] = ["software", "packages"];
 
 /// Lists patched by item identity: the path from the document root, and the fields that identify an item.
 /// A package's version is part of its identity because several versions of one package can be installed
@@ -99,16 +106,149 @@ fn identity_key(identity: &[Value]) -> String {
 
 /// What changed from `old` to `new`.
 pub fn diff(old: &Inventory, new: &Inventory) -> Delta {
-    let old = to_value(old);
-    let new = to_value(new);
     let mut ops = Vec::new();
-    diff_value(&mut Vec::new(), &old, &new, &mut ops);
+    diff_value(&mut Vec::new(), &shell(old), &shell(new), &mut ops);
+    diff_packages(&old.software.packages, &new.software.packages, &mut ops);
     Delta { ops }
 }
 
 fn to_value(inventory: &Inventory) -> Value {
     // Our plain structs always serialise.
     serde_json::to_value(inventory).unwrap_or(Value::Null)
+}
+
+/// The document's JSON form with an empty package list. Every field is named (no `..`) so that a new
+/// field of [`Inventory`] or [`Software`] fails to compile here instead of silently missing from deltas.
+fn shell(inventory: &Inventory) -> Value {
+    let Inventory {
+        schema_version,
+        collected_at,
+        agent,
+        host,
+        os,
+        hardware,
+        filesystems,
+        network,
+        software,
+        users,
+        groups,
+        services,
+        listening_ports,
+        collection_errors,
+    } = inventory;
+    let Software { packages: _ } = software;
+    serde_json::json!({
+        "schema_version": schema_version,
+        "collected_at": collected_at,
+        "agent": agent,
+        "host": host,
+        "os": os,
+        "hardware": hardware,
+        "filesystems": filesystems,
+        "network": network,
+        "software": { "packages": [] },
+        "users": users,
+        "groups": groups,
+        "services": services,
+        "listening_ports": listening_ports,
+        "collection_errors": collection_errors,
+    })
+}
+
+/// A package's identity (see [`KEYED_LISTS`]): manager, name, arch, version.
+type PackageKey<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
+
+fn package_key(package: &Package) -> PackageKey<'_> {
+    (
+        &package.manager,
+        &package.name,
+        package.arch.as_deref(),
+        &package.version,
+    )
+}
+
+/// The identity as the wire writes it, in [`KEYED_LISTS`] field order.
+fn package_identity(package: &Package) -> Vec<Value> {
+    vec![
+        Value::from(package.manager.as_str()),
+        Value::from(package.name.as_str()),
+        package.arch.as_deref().map_or(Value::Null, Value::from),
+        Value::from(package.version.as_str()),
+    ]
+}
+
+/// A wire identity back as a key; `None` when it cannot name any package (wrong types or length).
+fn key_of_identity(identity: &[Value]) -> Option<PackageKey<'_>> {
+    match identity {
+        [
+            Value::String(manager),
+            Value::String(name),
+            arch,
+            Value::String(version),
+        ] => {
+            let arch = match arch {
+                Value::Null => None,
+                Value::String(arch) => Some(arch.as_str()),
+                _ => return None,
+            };
+            Some((manager, name, arch, version))
+        }
+        _ => None,
+    }
+}
+
+fn diff_packages(old: &[Package], new: &[Package], ops: &mut Vec<DeltaOp>) {
+    let old_by_key: HashMap<PackageKey<'_>, &Package> = old
+        .iter()
+        .map(|package| (package_key(package), package))
+        .collect();
+    let new_keys: HashSet<PackageKey<'_>> = new.iter().map(package_key).collect();
+    let remove: Vec<Vec<Value>> = old
+        .iter()
+        .filter(|package| !new_keys.contains(&package_key(package)))
+        .map(package_identity)
+        .collect();
+    let upsert: Vec<Value> = new
+        .iter()
+        .filter(|package| old_by_key.get(&package_key(package)) != Some(package))
+        // Our plain structs always serialise.
+        .map(|package| serde_json::to_value(package).unwrap_or(Value::Null))
+        .collect();
+    if !remove.is_empty() || !upsert.is_empty() {
+        ops.push(DeltaOp::Patch {
+            path: PACKAGES_PATH.iter().map(|part| part.to_string()).collect(),
+            remove,
+            upsert,
+        });
+    }
+}
+
+/// Removes the packages named in `remove` or replaced by `upsert`, then adds `upsert`.
+fn patch_packages(
+    packages: &mut Vec<Package>,
+    remove: &[Vec<Value>],
+    upsert: &[Value],
+) -> Result<(), DeltaError> {
+    let upsert: Vec<Package> = upsert
+        .iter()
+        .map(|item| {
+            Package::deserialize(item)
+                .map_err(|error| DeltaError::Invalid(format!("software.packages: {error}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let doomed: HashSet<PackageKey<'_>> = remove
+        .iter()
+        .filter_map(|identity| key_of_identity(identity))
+        .chain(upsert.iter().map(package_key))
+        .collect();
+    packages.retain(|package| !doomed.contains(&package_key(package)));
+    drop(doomed);
+    packages.extend(upsert);
+    Ok(())
+}
+
+fn is_packages_path(path: &[String]) -> bool {
+    path.iter().map(String::as_str).eq(PACKAGES_PATH)
 }
 
 fn diff_value(path: &mut Vec<String>, old: &Value, new: &Value, ops: &mut Vec<DeltaOp>) {
@@ -181,6 +321,37 @@ fn diff_keyed_list(
 
 /// `base` with `delta` applied, in canonical form.
 pub fn apply(base: &Inventory, delta: &Delta) -> Result<Inventory, DeltaError> {
+    // Anything under `software` other than the package patch takes the generic path.
+    let typed = delta.ops.iter().all(|op| match op {
+        DeltaOp::Patch { path, .. } if is_packages_path(path) => true,
+        DeltaOp::Set { path, .. } | DeltaOp::Unset { path } | DeltaOp::Patch { path, .. } => {
+            path.first().map(String::as_str) != Some("software")
+        }
+    });
+    if !typed {
+        return apply_generic(base, delta);
+    }
+    let mut document = shell(base);
+    let mut packages = base.software.packages.clone();
+    for op in &delta.ops {
+        match op {
+            DeltaOp::Patch {
+                path,
+                remove,
+                upsert,
+            } if is_packages_path(path) => patch_packages(&mut packages, remove, upsert)?,
+            op => apply_op(&mut document, op)?,
+        }
+    }
+    let mut patched: Inventory =
+        serde_json::from_value(document).map_err(|error| DeltaError::Invalid(error.to_string()))?;
+    patched.software.packages = packages;
+    patched.canonicalize();
+    Ok(patched)
+}
+
+/// [`apply`] through the JSON form of the whole document.
+fn apply_generic(base: &Inventory, delta: &Delta) -> Result<Inventory, DeltaError> {
     let mut document = to_value(base);
     for op in &delta.ops {
         apply_op(&mut document, op)?;
@@ -377,7 +548,72 @@ mod tests {
             })
     }
 
+    /// The delta the generic JSON path gives, as a reference for the typed package path.
+    fn generic_diff(old: &Inventory, new: &Inventory) -> Delta {
+        let mut ops = Vec::new();
+        diff_value(&mut Vec::new(), &to_value(old), &to_value(new), &mut ops);
+        Delta { ops }
+    }
+
+    fn sorted(mut delta: Delta) -> Vec<String> {
+        let mut ops: Vec<String> = delta
+            .ops
+            .drain(..)
+            .map(|op| serde_json::to_string(&op).unwrap())
+            .collect();
+        ops.sort();
+        ops
+    }
+
+    #[test]
+    fn the_shell_is_the_document_without_its_packages() {
+        let mut inventory = machine(vec![package("bash", "5.2"), package("curl", "7.88")]);
+        inventory.hardware.disks = vec![Disk {
+            name: "sda".into(),
+            ..Disk::default()
+        }];
+        let mut without = inventory.clone();
+        without.software.packages.clear();
+        assert_eq!(shell(&inventory), to_value(&without));
+    }
+
+    #[test]
+    fn a_delta_touching_software_otherwise_takes_the_generic_path() {
+        let base = machine(vec![package("bash", "5.2")]);
+        let delta = Delta {
+            ops: vec![DeltaOp::Set {
+                path: vec!["software".into(), "packages".into()],
+                value: serde_json::to_value(vec![package("zsh", "5.9")]).unwrap(),
+            }],
+        };
+        let patched = apply(&base, &delta).unwrap();
+        assert_eq!(patched.software.packages, vec![package("zsh", "5.9")]);
+    }
+
+    #[test]
+    fn a_package_upsert_of_the_wrong_shape_is_refused() {
+        let base = machine(vec![package("bash", "5.2")]);
+        let delta = Delta {
+            ops: vec![DeltaOp::Patch {
+                path: vec!["software".into(), "packages".into()],
+                remove: vec![],
+                upsert: vec![Value::from("not a package")],
+            }],
+        };
+        assert!(matches!(apply(&base, &delta), Err(DeltaError::Invalid(_))));
+    }
+
     proptest! {
+        #[test]
+        fn the_typed_package_path_gives_the_generic_delta_and_result(
+            a in arbitrary_inventory(),
+            b in arbitrary_inventory(),
+        ) {
+            let typed = diff(&a, &b);
+            prop_assert_eq!(sorted(typed.clone()), sorted(generic_diff(&a, &b)));
+            prop_assert_eq!(apply(&a, &typed).unwrap(), apply_generic(&a, &typed).unwrap());
+        }
+
         #[test]
         fn applying_the_diff_of_two_documents_gives_the_second(
             a in arbitrary_inventory(),

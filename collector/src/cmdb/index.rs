@@ -279,6 +279,11 @@ impl PackageIndex {
         postings
     }
 
+    /// The sorted CI numbers holding record `id`.
+    pub fn cis_of_record(&self, id: u32) -> &[u32] {
+        self.postings.get(id as usize).map_or(&[], Vec::as_slice)
+    }
+
     /// Number of (record, CI) postings: a size measure for tests and metrics.
     pub fn n_postings(&self) -> usize {
         self.postings.iter().map(Vec::len).sum()

@@ -319,6 +319,17 @@ impl Cmdb {
         }
     }
 
+    /// The CI's inventory with an empty package list (cheap: package records are not cloned).
+    pub(crate) fn inventory_without_packages(
+        &self,
+        ci: CiNum,
+    ) -> CmdbResult<Option<census_shared::Inventory>> {
+        match self.store.get(SPACE_BODY, &ci.to_be_bytes())? {
+            Some(body) => Ok(Some(codec::decode_without_packages(&body, &ci_id(ci))?)),
+            None => Ok(None),
+        }
+    }
+
     /// Rebuilds every index from the CI records: the lookup keys on disk and the package postings in
     /// memory. Indexes are derived data; this repairs them after a crash of an older version or a bug.
     pub fn rebuild_indexes(&self) -> CmdbResult<()> {

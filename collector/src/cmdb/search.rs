@@ -205,8 +205,13 @@ impl Cmdb {
                     None => return Ok(None),
                 }
             }
-            None => (
+            // Package lists are most of a body: decode them only when the query looks at packages.
+            None if expr.is_some_and(query::Expr::mentions_packages) => (
                 self.inventory_of(ci)?.unwrap_or_default(),
+                header.managed.clone(),
+            ),
+            None => (
+                self.inventory_without_packages(ci)?.unwrap_or_default(),
                 header.managed.clone(),
             ),
         };
@@ -253,7 +258,7 @@ impl Cmdb {
             Ok(cis)
         };
         match lookup {
-            query::Lookup::Package(name) => Ok(self.packages_named_ignore_case(name)),
+            query::Lookup::Package(term) => Ok(self.cis_with_package(term)),
             query::Lookup::Hostname(name) => by_index(vec![Index::Hostname(name.clone())]),
             query::Lookup::HostnamePrefix(prefix) => {
                 by_index(vec![Index::HostnamePrefix(prefix.clone())])
@@ -275,20 +280,30 @@ impl Cmdb {
     }
 
     /// CIs holding a package whose name equals `name` ignoring ASCII case.
-    fn packages_named_ignore_case(&self, name: &str) -> Vec<CiNum> {
-        let names: BTreeSet<String> = {
+    /// CIs holding a package that satisfies `term` (name ignoring ASCII case, and its qualifiers),
+    /// sorted. Each distinct package record is judged once, then its CI posting list is taken whole:
+    /// no inventory is decoded, so `package:openssl version<3.0.7` costs the same at 100k CIs as the
+    /// number of openssl records plus the matching CIs.
+    pub(crate) fn cis_with_package(&self, term: &query::PackageTerm) -> Vec<CiNum> {
+        let matching: Vec<u32> = {
             let interner = self.interner();
             (0..interner.len() as u32)
-                .filter_map(|id| interner.get(id))
-                .filter(|package| package.name.eq_ignore_ascii_case(name))
-                .map(|package| package.name.clone())
+                .filter(|id| {
+                    interner
+                        .get(*id)
+                        .is_some_and(|package| query::package_matches(term, package))
+                })
                 .collect()
         };
-        names
+        let packages = self.packages();
+        let mut cis: Vec<CiNum> = matching
             .iter()
-            .flat_map(|name| self.packages_named(name))
-            .map(|posting| posting.ci)
-            .collect()
+            .flat_map(|id| packages.cis_of_record(*id))
+            .map(|ci| CiNum::from(*ci))
+            .collect();
+        cis.sort_unstable();
+        cis.dedup();
+        cis
     }
 
     /// CIs with any serial equal to `serial` ignoring ASCII case and surrounding blanks (serial keys

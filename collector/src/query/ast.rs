@@ -38,6 +38,18 @@ pub enum Expr {
     Package(PackageTerm),
 }
 
+impl Expr {
+    /// True when evaluating the expression may read the package list (a `package:` term anywhere).
+    pub fn mentions_packages(&self) -> bool {
+        match self {
+            Expr::Package(_) => true,
+            Expr::Or(items) | Expr::And(items) => items.iter().any(Expr::mentions_packages),
+            Expr::Not(inner) => inner.mentions_packages(),
+            Expr::Compare { .. } | Expr::In { .. } | Expr::Has(_) => false,
+        }
+    }
+}
+
 /// Comparison operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -153,14 +165,14 @@ impl fmt::Display for IpNet {
 
 /// A package condition: a name (exact, or a glob when it holds `*` or `?`) and qualifiers that must
 /// hold for that same package.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PackageTerm {
     pub name: String,
     pub qualifiers: Vec<Qualifier>,
 }
 
 /// `version OP V`, `arch OP A` or `manager OP M` after a `package:NAME`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Qualifier {
     pub key: QualifierKey,
     pub op: Op,

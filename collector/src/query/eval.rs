@@ -212,7 +212,8 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
     text.parse().ok()
 }
 
-fn package_matches(term: &PackageTerm, package: &Package) -> bool {
+/// True when `package` satisfies `term` (name, then every qualifier).
+pub fn package_matches(term: &PackageTerm, package: &Package) -> bool {
     let name_matches = if term.name.contains(['*', '?']) {
         glob_match(&term.name, &package.name)
     } else {

@@ -26,7 +26,7 @@ pub mod parser;
 pub mod plan;
 
 pub use ast::{Expr, IpNet, Op, PackageTerm, Qualifier, QualifierKey, TimeValue, Value};
-pub use eval::{AssetView, Subject, glob_match, matches};
+pub use eval::{AssetView, Subject, glob_match, matches, package_matches};
 pub use fields::{Field, FieldKind, MetaField};
 pub use parser::{MAX_DEPTH, MAX_QUERY_BYTES, ParseError, parse};
 pub use plan::{IndexHints, Lookup, index_hints};

@@ -11,15 +11,16 @@
 
 use std::net::IpAddr;
 
-use super::ast::{Expr, IpNet, Op, Value};
+use super::ast::{Expr, IpNet, Op, PackageTerm, Value};
 use super::fields::{Field, MetaField};
 use super::parser::normalize_mac;
 
 /// One secondary-index lookup.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Lookup {
-    /// Assets with an installed package of this (lowercased) name.
-    Package(String),
+    /// Assets with an installed package of this (lowercased) name satisfying the term's qualifiers
+    /// (version, arch, manager): answered from the package records, so it is exact, not a superset.
+    Package(PackageTerm),
     /// `host.hostname`, lowercased.
     Hostname(String),
     /// Hostnames starting with this lowercased prefix.
@@ -108,7 +109,10 @@ fn sets(expr: &Expr) -> Vec<Vec<Lookup>> {
             _ => Vec::new(),
         },
         Expr::Package(term) if !term.name.contains(['*', '?']) => {
-            vec![vec![Lookup::Package(term.name.to_ascii_lowercase())]]
+            vec![vec![Lookup::Package(PackageTerm {
+                name: term.name.to_ascii_lowercase(),
+                qualifiers: term.qualifiers.clone(),
+            })]]
         }
         Expr::Compare { field, op, value } => match (op, value) {
             (Op::Eq, value) => lookup(*field, value)

@@ -504,7 +504,14 @@ fn index_hints_extract_what_every_match_needs() {
     assert_eq!(
         hints("package:OpenSSL version<3.0.7 and os.id=debian and not status=retired")
             .candidate_sets,
-        vec![vec![Lookup::Package("openssl".into())]]
+        vec![vec![Lookup::Package(PackageTerm {
+            name: "openssl".into(),
+            qualifiers: vec![Qualifier {
+                key: QualifierKey::Version,
+                op: Op::Lt,
+                value: "3.0.7".into(),
+            }],
+        })]]
     );
     assert_eq!(
         hints(r#"hostname ~ "Web-*""#).candidate_sets,
@@ -565,9 +572,11 @@ fn hinted_candidates_contain_every_match() {
         for (view, inventory) in [(web_view(&web), &web), (db_view(&db), &db)] {
             if matches(&expr, &view, NOW) {
                 let found = best.iter().any(|lookup| match lookup {
-                    Lookup::Package(name) => {
-                        inventory.software.packages.iter().any(|p| &p.name == name)
-                    }
+                    Lookup::Package(term) => inventory
+                        .software
+                        .packages
+                        .iter()
+                        .any(|p| package_matches(term, p)),
                     Lookup::HostnamePrefix(prefix) => inventory
                         .host
                         .hostname
