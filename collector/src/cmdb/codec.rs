@@ -23,25 +23,81 @@ pub enum CodecError {
 }
 
 /// A package record as the fleet shares it: everything but `installed_at`, which is per machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct TupleKey(Arc<Package>);
 
-impl Hash for TupleKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let p = &self.0;
+/// The fields that make a package record, borrowed. Interning looks records up through this view (see
+/// the `Borrow` impl below), so a package already known costs a hash and a comparison, not a clone.
+type RecordFields<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<u64>,
+);
+
+trait RecordView {
+    fn fields(&self) -> RecordFields<'_>;
+}
+
+impl RecordView for Package {
+    fn fields(&self) -> RecordFields<'_> {
         (
-            &p.manager,
-            &p.name,
-            &p.version,
-            &p.arch,
-            &p.source,
-            &p.vendor,
-            &p.section,
-            p.installed_size_bytes,
+            &self.manager,
+            &self.name,
+            &self.version,
+            self.arch.as_deref(),
+            self.source.as_deref(),
+            self.vendor.as_deref(),
+            self.section.as_deref(),
+            self.installed_size_bytes,
         )
-            .hash(state);
     }
 }
+
+impl RecordView for TupleKey {
+    fn fields(&self) -> RecordFields<'_> {
+        self.0.fields()
+    }
+}
+
+impl Hash for dyn RecordView + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.fields().hash(state);
+    }
+}
+
+impl PartialEq for dyn RecordView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields() == other.fields()
+    }
+}
+
+impl Eq for dyn RecordView + '_ {}
+
+impl<'a> std::borrow::Borrow<dyn RecordView + 'a> for TupleKey {
+    fn borrow(&self) -> &(dyn RecordView + 'a) {
+        self
+    }
+}
+
+// Hash and equality of the key are those of its borrowed view, as `Borrow` requires.
+impl Hash for TupleKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn RecordView).hash(state);
+    }
+}
+
+impl PartialEq for TupleKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields() == other.fields()
+    }
+}
+
+impl Eq for TupleKey {}
 
 /// Package records interned to `u32` ids, shared by every CI. Ids are allocated in order and never
 /// reused; new records stay *pending* until the batch that persists them is committed.
@@ -69,6 +125,9 @@ impl Interner {
 
     /// The id of `package` (its `installed_at` ignored), allocating one if it is new.
     pub fn intern(&mut self, package: &Package) -> u32 {
+        if let Some(id) = self.by_key.get(package as &dyn RecordView) {
+            return *id;
+        }
         let mut shared = package.clone();
         shared.installed_at = None;
         let key = TupleKey(Arc::new(shared));
@@ -169,8 +228,17 @@ impl<'a> WithoutPackages<'a> {
     }
 }
 
+/// One package of a body: its record id and the machine's own `installed_at`.
+pub type Entry = (u32, Option<String>);
+
 /// Encodes `inventory`; returns the body and its sorted package ids.
 pub fn encode(inventory: &Inventory, interner: &mut Interner) -> (Vec<u8>, Vec<u32>) {
+    let (body, entries) = encode_entries(inventory, interner);
+    (body, entries.into_iter().map(|(id, _)| id).collect())
+}
+
+/// Encodes `inventory`; returns the body and its package entries, sorted by id.
+pub fn encode_entries(inventory: &Inventory, interner: &mut Interner) -> (Vec<u8>, Vec<Entry>) {
     let mut packages: Vec<(u32, Option<&str>)> = inventory
         .software
         .packages
@@ -201,8 +269,110 @@ pub fn encode(inventory: &Inventory, interner: &mut Interner) -> (Vec<u8>, Vec<u
         put_varint(&mut out, at.len() as u64);
         out.extend_from_slice(at.as_bytes());
     }
-    let ids = packages.into_iter().map(|(id, _)| id).collect();
-    (lz4_flex::compress_prepend_size(&out), ids)
+    let entries = packages
+        .into_iter()
+        .map(|(id, at)| (id, at.map(str::to_string)))
+        .collect();
+    (lz4_flex::compress_prepend_size(&out), entries)
+}
+
+/// A body's inventory without packages, and its package entries sorted by id: what a report's diff
+/// needs from the previous body (packages in both bodies need not be materialised).
+pub fn decode_parts(body: &[u8], ci: &str) -> Result<(Inventory, Vec<Entry>), CodecError> {
+    let raw = decompress(body, ci)?;
+    let mut reader = Reader {
+        bytes: &raw,
+        at: 0,
+        ci,
+    };
+    let json_len = reader.varint()? as usize;
+    let json = reader.take(json_len)?;
+    let inventory: Inventory = serde_json::from_slice(json).map_err(|e| reader.corrupt(e))?;
+    let mut entries: Vec<Entry> = reader.ids()?.into_iter().map(|id| (id, None)).collect();
+    let n_installed = reader.varint()?;
+    for _ in 0..n_installed {
+        let position = reader.varint()? as usize;
+        let len = reader.varint()? as usize;
+        let at = std::str::from_utf8(reader.take(len)?).map_err(|e| reader.corrupt(e))?;
+        let entry = entries
+            .get_mut(position)
+            .ok_or_else(|| reader.corrupt("installed_at position out of range"))?;
+        entry.1 = Some(at.to_string());
+    }
+    Ok((inventory, entries))
+}
+
+/// The packages of `entries`, from the interner.
+pub fn packages_of(
+    entries: &[Entry],
+    interner: &Interner,
+    ci: &str,
+) -> Result<Vec<Package>, CodecError> {
+    entries
+        .iter()
+        .map(|(id, installed_at)| {
+            let mut package = interner
+                .get(*id)
+                .ok_or_else(|| CodecError::UnknownPackage {
+                    ci: ci.to_string(),
+                    id: *id,
+                })?
+                .clone();
+            package.installed_at.clone_from(installed_at);
+            Ok(package)
+        })
+        .collect()
+}
+
+/// A copy of `inventory` with an empty package list, without cloning the packages.
+pub fn without_packages(inventory: &Inventory) -> Inventory {
+    let Inventory {
+        schema_version,
+        collected_at,
+        agent,
+        host,
+        os,
+        hardware,
+        filesystems,
+        network,
+        software: _,
+        users,
+        groups,
+        services,
+        listening_ports,
+        collection_errors,
+    } = inventory;
+    Inventory {
+        schema_version: *schema_version,
+        collected_at: collected_at.clone(),
+        agent: agent.clone(),
+        host: host.clone(),
+        os: os.clone(),
+        hardware: hardware.clone(),
+        filesystems: filesystems.clone(),
+        network: network.clone(),
+        software: Software::default(),
+        users: users.clone(),
+        groups: groups.clone(),
+        services: services.clone(),
+        listening_ports: listening_ports.clone(),
+        collection_errors: collection_errors.clone(),
+    }
+}
+
+/// Entries of `a` that are not in `b` (both sorted by id): packages added, removed or re-installed.
+pub fn entries_not_in(a: &[Entry], b: &[Entry]) -> Vec<Entry> {
+    let mut j = 0;
+    let mut only = Vec::new();
+    for entry in a {
+        while j < b.len() && b[j].0 < entry.0 {
+            j += 1;
+        }
+        if j >= b.len() || b[j] != *entry {
+            only.push(entry.clone());
+        }
+    }
+    only
 }
 
 /// The package ids of a body, without decoding the rest (index rebuilds).
@@ -359,6 +529,35 @@ mod tests {
             .collect();
         inventory.canonicalize();
         inventory
+    }
+
+    #[test]
+    fn only_packages_that_differ_are_materialised_and_they_rebuild_the_whole() {
+        let mut interner = Interner::default();
+        let old = machine(300, "web-01");
+        let mut new = old.clone();
+        new.software.packages[5].version = "9.9-1".into();
+        new.software.packages[100].installed_at = Some("2026-02-02T00:00:00Z".into());
+        new.software.packages.remove(7);
+        new.canonicalize();
+        let (old_body, _) = encode(&old, &mut interner);
+        let (_, new_entries) = encode_entries(&new, &mut interner);
+        let (shell, old_entries) = decode_parts(&old_body, "ci-000001").unwrap();
+        assert_eq!(shell, without_packages(&old));
+        // Upgraded (old record), removed, and re-installed (same record, other installed_at).
+        let gone = entries_not_in(&old_entries, &new_entries);
+        assert_eq!(gone.len(), 3);
+        let came = entries_not_in(&new_entries, &old_entries);
+        assert_eq!(came.len(), 2);
+        let mut rebuilt: Vec<Package> = packages_of(&old_entries, &interner, "ci").unwrap();
+        rebuilt.sort();
+        let mut expected = old.software.packages.clone();
+        expected.sort();
+        assert_eq!(rebuilt, expected);
+        assert!(matches!(
+            packages_of(&[(99_999, None)], &interner, "ci-000002"),
+            Err(CodecError::UnknownPackage { id: 99_999, .. })
+        ));
     }
 
     #[test]

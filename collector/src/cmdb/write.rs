@@ -509,19 +509,32 @@ impl Cmdb {
         by: &Provenance,
         extra: Vec<Change>,
     ) -> CmdbResult<Vec<Change>> {
-        let old_body = self.store.get(SPACE_BODY, &ci.to_be_bytes())?;
-        let old = match &old_body {
-            Some(body) => codec::decode(body, &self.interner(), &ci_id(ci))?,
-            None => Inventory::default(),
+        // Only packages that differ between the two bodies are materialised: the diff and the
+        // reverse delta of the unchanged 99% would be empty anyway.
+        let (old_shell, old_entries) = match self.store.get(SPACE_BODY, &ci.to_be_bytes())? {
+            Some(body) => codec::decode_parts(&body, &ci_id(ci))?,
+            None => (Inventory::default(), Vec::new()),
         };
-        let old_ids = match &old_body {
-            Some(body) => codec::package_ids(body, &ci_id(ci))?,
-            None => Vec::new(),
-        };
+        let (body, new_entries) = codec::encode_entries(inventory, &mut self.interner_mut());
+        let (mut old, mut new) = (old_shell, codec::without_packages(inventory));
+        {
+            let interner = self.interner();
+            old.software.packages = codec::packages_of(
+                &codec::entries_not_in(&old_entries, &new_entries),
+                &interner,
+                &ci_id(ci),
+            )?;
+            new.software.packages = codec::packages_of(
+                &codec::entries_not_in(&new_entries, &old_entries),
+                &interner,
+                &ci_id(ci),
+            )?;
+        }
+        old.canonicalize();
+        new.canonicalize();
         let mut changes = extra;
-        changes.extend(component_diff(&old, inventory, self.config.version_compare));
-        let reverse = delta::diff(inventory, &old);
-        let (body, ids) = codec::encode(inventory, &mut self.interner_mut());
+        changes.extend(component_diff(&old, &new, self.config.version_compare));
+        let reverse = delta::diff(&new, &old);
         let old_keys = index::keys(ci, &old);
         let new_keys = index::keys(ci, inventory);
         for key in old_keys.difference(&new_keys) {
@@ -530,6 +543,8 @@ impl Cmdb {
         for key in new_keys.difference(&old_keys) {
             tx.batch.put(SPACE_INDEX, key.clone(), Vec::new());
         }
+        let old_ids: Vec<u32> = old_entries.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<u32> = new_entries.iter().map(|(id, _)| *id).collect();
         tx.package_updates.push((ci, old_ids, ids));
         header.identifiers = Identifiers::of(inventory);
         header.inventory_provenance = by.clone();
