@@ -20,9 +20,12 @@
 
 use super::index::{self, Tag};
 use super::model::{CiHeader, CiNum, ManagedFields, Status, parse_ci_id};
-use super::{Cmdb, CmdbError, CmdbResult, SPACE_CI, SPACE_INDEX, ci_num_of_key, journal};
+use super::{
+    Cmdb, CmdbError, CmdbResult, SPACE_BODY, SPACE_CI, SPACE_INDEX, ci_num_of_key, codec, journal,
+};
 use crate::query::{self, AssetView, Expr, IpNet};
 use census_shared::Inventory;
+use census_shared::inventory::Package;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -119,6 +122,32 @@ impl AssetSummary {
     }
 }
 
+/// A CI judged with its packages borrowed from the interner's shared records.
+struct RecordSubject<'a> {
+    view: AssetView<'a>,
+    packages: Vec<&'a Package>,
+}
+
+impl query::Subject for RecordSubject<'_> {
+    fn inventory(&self) -> Option<&Inventory> {
+        self.view.inventory
+    }
+
+    fn meta_text(&self, field: query::MetaField) -> Option<&str> {
+        self.view.meta_text(field)
+    }
+
+    fn meta_time(&self, field: query::MetaField) -> Option<OffsetDateTime> {
+        self.view.meta_time(field)
+    }
+
+    fn has_package(&self, term: &query::PackageTerm) -> bool {
+        self.packages
+            .iter()
+            .any(|package| query::package_matches(term, package))
+    }
+}
+
 /// One page of a search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Page {
@@ -195,6 +224,9 @@ impl Cmdb {
         let Some(header) = self.header(ci)? else {
             return Ok(None);
         };
+        // Without `as_of`, packages are judged from the shared records the body names (borrowed from
+        // the interner), so no package list is cloned for a query.
+        let mut entries = None;
         let (inventory, managed) = match as_of {
             Some((at, moment)) => {
                 if journal::parse_time(&header.first_seen)? > moment {
@@ -205,11 +237,16 @@ impl Cmdb {
                     None => return Ok(None),
                 }
             }
-            // Package lists are most of a body: decode them only when the query looks at packages.
-            None if expr.is_some_and(query::Expr::mentions_packages) => (
-                self.inventory_of(ci)?.unwrap_or_default(),
-                header.managed.clone(),
-            ),
+            None if expr.is_some_and(query::Expr::mentions_packages) => {
+                match self.store.get(SPACE_BODY, &ci.to_be_bytes())? {
+                    Some(body) => {
+                        let (shell, ids) = codec::decode_parts(&body, &header.id)?;
+                        entries = Some(ids);
+                        (shell, header.managed.clone())
+                    }
+                    None => (Inventory::default(), header.managed.clone()),
+                }
+            }
             None => (
                 self.inventory_without_packages(ci)?.unwrap_or_default(),
                 header.managed.clone(),
@@ -227,7 +264,21 @@ impl Cmdb {
                 first_seen: journal::parse_time(&header.first_seen).ok(),
                 last_seen: journal::parse_time(&header.last_seen).ok(),
             };
-            if !query::matches(expr, &view, now) {
+            let matched = match &entries {
+                Some(entries) => {
+                    let interner = self.interner();
+                    let subject = RecordSubject {
+                        view,
+                        packages: entries
+                            .iter()
+                            .filter_map(|(id, _)| interner.get(*id))
+                            .collect(),
+                    };
+                    query::matches(expr, &subject, now)
+                }
+                None => query::matches(expr, &view, now),
+            };
+            if !matched {
                 return Ok(None);
             }
         }

@@ -29,6 +29,17 @@ pub trait Subject {
     fn meta_text(&self, field: MetaField) -> Option<&str>;
     /// A time CMDB field (`first_seen`, `last_seen`).
     fn meta_time(&self, field: MetaField) -> Option<OffsetDateTime>;
+    /// Whether one installed package satisfies `term`; by default, from the inventory's package list
+    /// (a store may answer from its own package records instead).
+    fn has_package(&self, term: &PackageTerm) -> bool {
+        self.inventory().is_some_and(|inventory| {
+            inventory
+                .software
+                .packages
+                .iter()
+                .any(|p| package_matches(term, p))
+        })
+    }
 }
 
 /// A ready-made [`Subject`] over borrowed parts.
@@ -87,13 +98,7 @@ pub fn matches<S: Subject + ?Sized>(expr: &Expr, subject: &S, now: OffsetDateTim
         Expr::In { field, values } => values
             .iter()
             .any(|value| compare(*field, Op::Eq, value, subject, now)),
-        Expr::Package(term) => subject.inventory().is_some_and(|inventory| {
-            inventory
-                .software
-                .packages
-                .iter()
-                .any(|p| package_matches(term, p))
-        }),
+        Expr::Package(term) => subject.has_package(term),
     }
 }
 

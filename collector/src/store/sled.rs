@@ -164,6 +164,16 @@ impl Store for SledStore {
             }
         }
         let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        // One tree: its batch is atomic on its own, without a transaction's locking and retries (the
+        // common case of a check-in, which writes only the agent's report state).
+        if per_space.len() == 1
+            && let Some((space, tree_batch)) = per_space.pop_first()
+        {
+            return self
+                .tree(space)?
+                .apply_batch(tree_batch)
+                .map_err(|error| write_error(error.to_string()));
+        }
         let mut trees = Vec::with_capacity(per_space.len());
         let mut batches = Vec::with_capacity(per_space.len());
         for (space, tree_batch) in per_space {
