@@ -224,24 +224,50 @@ fn main() {
         path.display()
     );
 
-    let wall = parallel(options.cis, options.threads, |i| {
-        let inventory = machine(i, options.packages);
-        let header = header(1, &inventory);
-        let body = ReportBody::Full {
-            inventory: Box::new(inventory),
-        };
-        ingest
-            .report(&format!("agent-{i}"), &header, body, now)
-            .expect("a new machine's full report is applied");
-    });
+    // Inputs are generated outside the timed sections (in chunks, so 100k machines never sit in
+    // memory at once): the figures are the engine's, not the generator's.
+    let hashes: Vec<std::sync::Mutex<String>> = (0..options.cis)
+        .map(|_| std::sync::Mutex::new(String::new()))
+        .collect();
+    let mut wall = Duration::ZERO;
+    for chunk in (0..options.cis).collect::<Vec<_>>().chunks(1_000) {
+        let reports: Vec<std::sync::Mutex<Option<(ReportHeader, ReportBody)>>> = chunk
+            .iter()
+            .map(|&i| {
+                let inventory = machine(i, options.packages);
+                let header = header(1, &inventory);
+                *hashes[i].lock().expect("hash slot") = header.hash.clone();
+                let body = ReportBody::Full {
+                    inventory: Box::new(inventory),
+                };
+                std::sync::Mutex::new(Some((header, body)))
+            })
+            .collect();
+        wall += parallel(chunk.len(), options.threads, |k| {
+            let (header, body) = reports[k]
+                .lock()
+                .expect("report slot")
+                .take()
+                .expect("each report is sent once");
+            ingest
+                .report(&format!("agent-{}", chunk[k]), &header, body, now)
+                .expect("a new machine's full report is applied");
+        });
+    }
     rate("new-machine full reports", options.cis, wall);
     store.flush().expect("flush");
     let after_full = dir_size(&path);
 
     let wall = parallel(options.cis, options.threads, |i| {
-        let inventory = machine(i, options.packages);
+        let header = ReportHeader {
+            epoch: 1,
+            seq: 2,
+            report_id: format!("c{i}"),
+            hash: hashes[i].lock().expect("hash slot").clone(),
+            collected_at: now.to_string(),
+        };
         let answer = ingest
-            .check_in(&format!("agent-{i}"), &header(2, &inventory), now)
+            .check_in(&format!("agent-{i}"), &header, now)
             .expect("check-in");
         assert_eq!(
             answer,
@@ -251,26 +277,40 @@ fn main() {
     });
     rate("unchanged check-ins", options.cis, wall);
 
-    let wall = parallel(options.cis, options.threads, |i| {
-        let old = machine(i, options.packages);
-        let mut new = old.clone();
-        for package in new.software.packages.iter_mut().skip(1).step_by(97).take(3) {
-            package.version.push_str("+sec1");
-        }
-        new.canonicalize();
-        let body = ReportBody::Delta {
-            base_hash: content_hash(&old),
-            delta: delta::diff(&old, &new),
-        };
-        ingest
-            .report(
-                &format!("agent-{i}"),
-                &header(3, &new),
-                body,
-                "2026-11-27T13:00:00Z",
-            )
-            .expect("a delta report is applied");
-    });
+    let mut wall = Duration::ZERO;
+    for chunk in (0..options.cis).collect::<Vec<_>>().chunks(1_000) {
+        let reports: Vec<std::sync::Mutex<Option<(ReportHeader, ReportBody)>>> = chunk
+            .iter()
+            .map(|&i| {
+                let old = machine(i, options.packages);
+                let mut new = old.clone();
+                for package in new.software.packages.iter_mut().skip(1).step_by(97).take(3) {
+                    package.version.push_str("+sec1");
+                }
+                new.canonicalize();
+                let body = ReportBody::Delta {
+                    base_hash: content_hash(&old),
+                    delta: delta::diff(&old, &new),
+                };
+                std::sync::Mutex::new(Some((header(3, &new), body)))
+            })
+            .collect();
+        wall += parallel(chunk.len(), options.threads, |k| {
+            let (header, body) = reports[k]
+                .lock()
+                .expect("report slot")
+                .take()
+                .expect("each report is sent once");
+            ingest
+                .report(
+                    &format!("agent-{}", chunk[k]),
+                    &header,
+                    body,
+                    "2026-11-27T13:00:00Z",
+                )
+                .expect("a delta report is applied");
+        });
+    }
     rate("changed reports (3 upgrades, delta)", options.cis, wall);
     store.flush().expect("flush");
     let after_delta = dir_size(&path);
