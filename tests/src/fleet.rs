@@ -556,3 +556,75 @@ pub async fn outage_burst(
     );
     (done, stats)
 }
+
+/// Sustained unchanged check-ins: every agent sends check-ins back to back over its own kept-alive
+/// connection for `duration`, with its hash computed once (a real agent hashes once per collection,
+/// not per request). This measures the collector's check-in capacity rather than the simulator's
+/// inventory work; agents must have an acknowledged report first.
+pub async fn checkin_load(
+    agents: Vec<SimAgent>,
+    duration: Duration,
+) -> (Vec<SimAgent>, PhaseStats) {
+    use census_agent::transport::Transport;
+    use census_shared::protocol::{CheckIn, CheckInResponse, PROTOCOL_VERSION};
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut agent in agents {
+        tasks.spawn(async move {
+            let hash = content_hash(&agent.inventory);
+            let mut latencies = Vec::new();
+            let mut outcomes = Vec::new();
+            let mut throttles = Throttles::default();
+            while Instant::now() < deadline {
+                agent.seq += 1;
+                let check_in = CheckIn {
+                    protocol: PROTOCOL_VERSION,
+                    header: ReportHeader {
+                        epoch: 1,
+                        seq: agent.seq,
+                        report_id: format!("sim-{}-{}", agent.index, agent.seq),
+                        hash: hash.clone(),
+                        collected_at: agent.inventory.collected_at.clone(),
+                    },
+                    agent_version: agent.inventory.agent.version.clone(),
+                };
+                let began = Instant::now();
+                let answer = agent.client.check_in(&check_in).await;
+                latencies.push(began.elapsed().as_secs_f64() * 1000.0);
+                outcomes.push(match answer {
+                    Ok(CheckInResponse::Unchanged | CheckInResponse::Duplicate) => {
+                        Outcome::Unchanged
+                    }
+                    Ok(other) => Outcome::Failed(format!("expected unchanged, got {other:?}")),
+                    Err(error) if matches!(error.status(), Some(429 | 503)) => {
+                        throttles.retried += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    Err(error) => Outcome::Failed(error.to_string()),
+                });
+            }
+            (agent, latencies, outcomes, throttles)
+        });
+    }
+    let (mut done, mut latencies, mut outcomes, mut throttles) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((agent, agent_latencies, agent_outcomes, agent_throttles)) = joined {
+            done.push(agent);
+            latencies.extend(agent_latencies);
+            outcomes.extend(agent_outcomes);
+            throttles.push(agent_throttles);
+        }
+    }
+    done.sort_by_key(|agent| agent.index);
+    let stats = PhaseStats::from(
+        "sustained check-ins",
+        started.elapsed().as_secs_f64(),
+        latencies,
+        &outcomes,
+        &throttles,
+    );
+    (done, stats)
+}

@@ -50,6 +50,10 @@ struct Args {
     outage_reports: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Seconds of sustained check-ins (each agent back to back on its kept-alive connection, its hash
+    /// computed once): the collector's check-in capacity. 0 skips the phase.
+    #[arg(long, default_value_t = 0)]
+    checkin_seconds: u64,
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
@@ -89,6 +93,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             fleet::report_round("unchanged check-in", agents, options.concurrency, |_| {}).await;
         agents = next;
         phases.push(checkin);
+    }
+    if args.checkin_seconds > 0 {
+        let (next, load) =
+            fleet::checkin_load(agents, std::time::Duration::from_secs(args.checkin_seconds)).await;
+        agents = next;
+        phases.push(load);
     }
     let upgrades = options.upgrades;
     let (agents, upgrade) = fleet::report_round(

@@ -40,6 +40,8 @@ fn a_small_simulated_fleet_enrolls_reports_checks_in_and_sends_deltas_without_er
             "600",
             "--checkin-rounds",
             "1",
+            "--checkin-seconds",
+            "1",
             "--json",
         ])
         .arg("--ca")
@@ -60,6 +62,11 @@ fn a_small_simulated_fleet_enrolls_reports_checks_in_and_sends_deltas_without_er
     assert_eq!(phase("full report")["errors"], 0);
     // Unchanged machines only check in; upgraded ones send deltas, never full documents.
     assert_eq!(phase("unchanged check-in")["unchanged"], 12, "{phases:#}");
+    // Sustained check-ins: back to back on kept-alive connections, all answered "unchanged".
+    let load = phase("sustained check-ins");
+    assert_eq!(load["errors"], 0, "{phases:#}");
+    assert!(load["requests"].as_u64().unwrap() > 12, "{phases:#}");
+    assert_eq!(load["unchanged"], load["requests"], "{phases:#}");
     assert_eq!(phase("after upgrades")["deltas"], 12, "{phases:#}");
     // The outage burst: each agent's queued report lands, as a delta, whatever backpressure it met.
     let burst = phase("outage burst");
