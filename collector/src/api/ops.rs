@@ -185,8 +185,12 @@ pub async fn observe(
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     span.in_scope(|| {
-        // Probes arrive every few seconds: keep them out of the default log level.
-        if matches!(route.as_str(), PATH_READY | PATH_METRICS | "/healthz") {
+        // Probes arrive every few seconds, and an unchanged fleet's check-ins are most of the traffic
+        // (thousands a second at scale): both are counted in /metrics and logged at debug when they
+        // succeed, so the default log shows what changed and what failed.
+        let routine = matches!(route.as_str(), PATH_READY | PATH_METRICS | "/healthz")
+            || (route == census_shared::protocol::PATH_CHECKIN && status < 300);
+        if routine {
             tracing::debug!(status, latency_ms, "request");
         } else {
             tracing::info!(status, latency_ms, "request");
