@@ -54,7 +54,8 @@ pub struct AgentReportState {
     pub last_report_id: String,
     /// Content hash of the stored inventory ("" before the first report).
     pub hash: String,
-    /// RFC 3339: the last check-in or report.
+    /// RFC 3339: the last report (and, for an ingest without a CMDB, the last check-in; with one, the
+    /// CI holds the last check-in time).
     pub last_seen: String,
     /// RFC 3339: the last report that changed the inventory.
     pub last_changed: String,
@@ -150,19 +151,23 @@ impl Ingest {
             return Ok(CheckInResponse::Duplicate);
         }
         if state.n_reports > 0 && state.hash == header.hash {
-            state.epoch = header.epoch;
-            state.seq = header.seq;
-            state.last_report_id.clone_from(&header.report_id);
-            state.last_seen = now.to_string();
-            let mut batch = Batch::new();
-            batch.put(SPACE_AGENT_REPORTS, agent_id.as_bytes(), to_json(&state));
-            // Being seen is what keeps a CI from turning stale, so the CMDB hears of every check-in
-            // (cheaply: see `cmdb::seen`).
+            // Being seen is what keeps a CI from turning stale, so the CMDB hears of every check-in.
+            // With a CMDB nothing is written per check-in: the time is held in memory and written in
+            // batches (`cmdb::seen`), and an unchanged check-in's sequence number need not be durable
+            // (a replayed check-in is harmless; reports carry higher numbers anyway).
             match &self.cmdb {
                 Some(cmdb) => {
-                    cmdb.seen(batch, agent_id, now)?;
+                    cmdb.seen(Batch::new(), agent_id, now)?;
                 }
-                None => self.store.commit(batch)?,
+                None => {
+                    state.epoch = header.epoch;
+                    state.seq = header.seq;
+                    state.last_report_id.clone_from(&header.report_id);
+                    state.last_seen = now.to_string();
+                    let mut batch = Batch::new();
+                    batch.put(SPACE_AGENT_REPORTS, agent_id.as_bytes(), to_json(&state));
+                    self.store.commit(batch)?;
+                }
             }
             return Ok(CheckInResponse::Unchanged);
         }
