@@ -130,12 +130,11 @@ impl Ingest {
         let Some(compressed) = self.store.get(SPACE_INVENTORIES, agent_id.as_bytes())? else {
             return Ok(None);
         };
-        let json = lz4_flex::decompress_size_prepended(&compressed).map_err(|error| {
-            IngestError::Invalid(format!("stored inventory of agent {agent_id}: {error}"))
-        })?;
-        serde_json::from_slice(&json).map(Some).map_err(|error| {
-            IngestError::Invalid(format!("stored inventory of agent {agent_id}: {error}"))
-        })
+        decode_stored_inventory(&compressed)
+            .map(Some)
+            .map_err(|error| {
+                IngestError::Invalid(format!("stored inventory of agent {agent_id}: {error}"))
+            })
     }
 
     /// A check-in: records that the agent is alive and says whether a report is needed.
@@ -157,7 +156,7 @@ impl Ingest {
             // (a replayed check-in is harmless; reports carry higher numbers anyway).
             match &self.cmdb {
                 Some(cmdb) => {
-                    cmdb.seen(Batch::new(), agent_id, now)?;
+                    cmdb.seen(agent_id, now)?;
                 }
                 None => {
                     state.epoch = header.epoch;
@@ -278,6 +277,12 @@ impl Ingest {
             tracing::error!(%error, ci, "checking the report's changes for unauthorized ones failed");
         }
     }
+}
+
+/// An inventory as kept in [`SPACE_INVENTORIES`]: lz4-compressed JSON.
+pub(crate) fn decode_stored_inventory(compressed: &[u8]) -> Result<Inventory, String> {
+    let json = lz4_flex::decompress_size_prepended(compressed).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&json).map_err(|e| e.to_string())
 }
 
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {

@@ -405,35 +405,8 @@ pub fn decode_without_packages(body: &[u8], ci: &str) -> Result<Inventory, Codec
 
 /// Decodes a body back into the inventory it was encoded from.
 pub fn decode(body: &[u8], interner: &Interner, ci: &str) -> Result<Inventory, CodecError> {
-    let raw = decompress(body, ci)?;
-    let mut reader = Reader {
-        bytes: &raw,
-        at: 0,
-        ci,
-    };
-    let json_len = reader.varint()? as usize;
-    let json = reader.take(json_len)?;
-    let mut inventory: Inventory = serde_json::from_slice(json).map_err(|e| reader.corrupt(e))?;
-    let ids = reader.ids()?;
-    let mut packages = Vec::with_capacity(ids.len());
-    for id in ids {
-        let package = interner.get(id).ok_or_else(|| CodecError::UnknownPackage {
-            ci: ci.to_string(),
-            id,
-        })?;
-        packages.push(package.clone());
-    }
-    let n_installed = reader.varint()?;
-    for _ in 0..n_installed {
-        let position = reader.varint()? as usize;
-        let len = reader.varint()? as usize;
-        let at = std::str::from_utf8(reader.take(len)?).map_err(|e| reader.corrupt(e))?;
-        let package = packages
-            .get_mut(position)
-            .ok_or_else(|| reader.corrupt("installed_at position out of range"))?;
-        package.installed_at = Some(at.to_string());
-    }
-    inventory.software.packages = packages;
+    let (mut inventory, entries) = decode_parts(body, ci)?;
+    inventory.software.packages = packages_of(&entries, interner, ci)?;
     inventory.canonicalize();
     Ok(inventory)
 }

@@ -210,16 +210,13 @@ impl Cmdb {
         let Some(compressed) = self.store.get(SPACE_INVENTORIES, agent_id.as_bytes())? else {
             return Ok(None);
         };
-        let corrupt = |message: String| CmdbError::Corrupt {
-            what: "agent inventory",
-            key: agent_id.to_string(),
-            message,
-        };
-        let json =
-            lz4_flex::decompress_size_prepended(&compressed).map_err(|e| corrupt(e.to_string()))?;
-        serde_json::from_slice(&json)
+        crate::ingest::decode_stored_inventory(&compressed)
             .map(Some)
-            .map_err(|e| corrupt(e.to_string()))
+            .map_err(|message| CmdbError::Corrupt {
+                what: "agent inventory",
+                key: agent_id.to_string(),
+                message,
+            })
     }
 }
 

@@ -11,6 +11,7 @@
 //! A check-in from a *stale* CI still takes the locked path at once: it changes the CI's status, which
 //! is history and an event, not just a time.
 
+use super::conflicts::to_json;
 use super::model::{CiHeader, CiNum, Status, ci_id};
 use super::{Cmdb, CmdbResult, SPACE_CI};
 use crate::store::Batch;
@@ -64,35 +65,26 @@ impl PendingSeen {
 
 impl Cmdb {
     /// An unchanged check-in from `agent_id` at `now`: its CI was seen. Returns the CI, if the agent has
-    /// one. `batch` (the ingest's agent state) is committed here; the CI's last-seen time is recorded
-    /// in memory unless the CI is stale, which is brought back to `in_use` at once.
-    pub fn seen(&self, batch: Batch, agent_id: &str, now: &str) -> CmdbResult<Option<String>> {
+    /// one. The CI's last-seen time is recorded in memory, unless the CI is stale: that one is brought
+    /// back to `in_use` at once.
+    pub fn seen(&self, agent_id: &str, now: &str) -> CmdbResult<Option<String>> {
         let Some(ci) = self.agent_ci(agent_id)? else {
-            self.store.commit(batch)?;
             return Ok(None);
         };
         let Some(header) = self.header(ci)? else {
-            self.store.commit(batch)?;
             return Ok(None);
         };
         if header.status.value == Status::Stale {
-            return self.seen_now(batch, ci, agent_id, now);
+            return self.seen_now(ci, agent_id, now);
         }
-        self.store.commit(batch)?;
         self.pending_seen_mut().record(agent_id, now);
         Ok(Some(ci_id(ci)))
     }
 
     /// The locked path: the header is written now (and a stale CI is in use again).
-    fn seen_now(
-        &self,
-        batch: Batch,
-        ci: CiNum,
-        agent_id: &str,
-        now: &str,
-    ) -> CmdbResult<Option<String>> {
+    fn seen_now(&self, ci: CiNum, agent_id: &str, now: &str) -> CmdbResult<Option<String>> {
         let mut state = self.lock_state();
-        let mut tx = self.begin(&state, batch);
+        let mut tx = self.begin(&state, Batch::new());
         let mut seen = None;
         if let Some(header) = self.header(ci)? {
             self.stage_report(&mut tx, ci, header, agent_id, None, None, now)?;
@@ -140,11 +132,6 @@ impl Cmdb {
     pub fn pending_seen_count(&self) -> usize {
         self.pending_seen().len()
     }
-}
-
-fn to_json(header: &CiHeader) -> Vec<u8> {
-    // Our own plain structs always serialise.
-    serde_json::to_vec(header).unwrap_or_default()
 }
 
 #[cfg(test)]
