@@ -16,7 +16,8 @@
 //! be committed in order so that a reader never skips an event. Inside the lock a write stages its keys
 //! into the caller's [`Batch`] (the ingest's agent state rides along), commits once, then updates the
 //! in-memory indexes. Encoding work for new CIs is small (see `docs/cmdb-storage.md`), so one lock keeps
-//! up with the ingest target.
+//! up with the ingest target. Unchanged check-ins take no lock: their last-seen times are held in
+//! memory and written in batches ([`seen`]).
 //!
 //! # Limitations
 //! An agent already attached to a CI stays with it even if later evidence points elsewhere (a moved
