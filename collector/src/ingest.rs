@@ -207,7 +207,7 @@ impl Ingest {
                         sent: base_hash.clone(),
                         held: String::new(),
                     })?;
-                delta::apply(&base, &delta).map_err(|error| match error {
+                delta::apply_owned(base, &delta).map_err(|error| match error {
                     DeltaError::Invalid(message) => IngestError::Invalid(message),
                     other => IngestError::Invalid(other.to_string()),
                 })?

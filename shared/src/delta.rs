@@ -321,6 +321,12 @@ fn diff_keyed_list(
 
 /// `base` with `delta` applied, in canonical form.
 pub fn apply(base: &Inventory, delta: &Delta) -> Result<Inventory, DeltaError> {
+    apply_owned(base.clone(), delta)
+}
+
+/// [`apply`] consuming the base: the collector's base is decoded for this one report, so its
+/// packages are patched in place instead of copied.
+pub fn apply_owned(mut base: Inventory, delta: &Delta) -> Result<Inventory, DeltaError> {
     // Anything under `software` other than the package patch takes the generic path.
     let typed = delta.ops.iter().all(|op| match op {
         DeltaOp::Patch { path, .. } if is_packages_path(path) => true,
@@ -329,22 +335,48 @@ pub fn apply(base: &Inventory, delta: &Delta) -> Result<Inventory, DeltaError> {
         }
     });
     if !typed {
-        return apply_generic(base, delta);
+        return apply_generic(&base, delta);
     }
-    let mut document = shell(base);
-    let mut packages = base.software.packages.clone();
+    let mut packages = std::mem::take(&mut base.software.packages);
+    let is_collection_time = |op: &DeltaOp| matches!(op, DeltaOp::Set { path, value: Value::String(_) } if path.len() == 1 && path[0] == "collected_at");
+    let only_packages = delta.ops.iter().all(|op| {
+        is_collection_time(op)
+            || matches!(op, DeltaOp::Patch { path, .. } if is_packages_path(path))
+    });
+    // The usual report (a few upgrades and a new collection time) touches nothing else: the rest
+    // of the base is kept as it is instead of going through its JSON form.
+    let mut patched = if only_packages {
+        for op in &delta.ops {
+            if let DeltaOp::Set {
+                value: Value::String(at),
+                ..
+            } = op
+                && is_collection_time(op)
+            {
+                base.collected_at.clone_from(at);
+            }
+        }
+        base
+    } else {
+        let mut document = shell(&base);
+        for op in &delta.ops {
+            if !matches!(op, DeltaOp::Patch { path, .. } if is_packages_path(path)) {
+                apply_op(&mut document, op)?;
+            }
+        }
+        serde_json::from_value(document).map_err(|error| DeltaError::Invalid(error.to_string()))?
+    };
     for op in &delta.ops {
-        match op {
-            DeltaOp::Patch {
-                path,
-                remove,
-                upsert,
-            } if is_packages_path(path) => patch_packages(&mut packages, remove, upsert)?,
-            op => apply_op(&mut document, op)?,
+        if let DeltaOp::Patch {
+            path,
+            remove,
+            upsert,
+        } = op
+            && is_packages_path(path)
+        {
+            patch_packages(&mut packages, remove, upsert)?;
         }
     }
-    let mut patched: Inventory =
-        serde_json::from_value(document).map_err(|error| DeltaError::Invalid(error.to_string()))?;
     patched.software.packages = packages;
     patched.canonicalize();
     Ok(patched)
@@ -471,6 +503,23 @@ mod tests {
     }
 
     #[test]
+    fn an_upgrade_with_a_new_collection_time_keeps_the_rest_of_the_base() {
+        let mut old = machine(vec![package("bash", "5.1"), package("curl", "7.88")]);
+        old.collected_at = "2026-11-26T10:00:00Z".into();
+        old.services = vec![crate::inventory::Service {
+            name: "ssh.service".into(),
+            ..Default::default()
+        }];
+        let mut new = old.clone();
+        new.collected_at = "2026-11-26T11:00:00Z".into();
+        new.software.packages[0] = package("bash", "5.2");
+        let delta = diff(&old, &new);
+        assert_eq!(delta.ops.len(), 2, "{delta:?}");
+        assert_eq!(apply_owned(old.clone(), &delta).unwrap(), new);
+        assert_eq!(apply_generic(&old, &delta).unwrap(), new);
+    }
+
+    #[test]
     fn equal_documents_give_an_empty_delta() {
         let a = machine(vec![package("bash", "5.2")]);
         assert!(diff(&a, &a.clone()).ops.is_empty());
@@ -525,14 +574,16 @@ mod tests {
             packages,
             disks,
             any::<Option<u64>>(),
+            "2026-11-2[0-2]T00:00:00Z",
         )
-            .prop_map(|(hostname, packages, disks, memory)| {
+            .prop_map(|(hostname, packages, disks, memory, collected_at)| {
                 let mut inventory = machine(
                     packages
                         .into_iter()
                         .map(|(name, version)| package(&name, &version))
                         .collect(),
                 );
+                inventory.collected_at = collected_at;
                 inventory.host.hostname = hostname;
                 inventory.hardware.memory.total_bytes = memory;
                 inventory.hardware.disks = disks
