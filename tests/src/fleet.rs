@@ -84,6 +84,10 @@ pub struct PhaseStats {
     /// Transient failures (unreachable, timed out) retried, as agents retry them (outage burst only).
     pub reconnects: usize,
     pub first_error: Option<String>,
+    /// Collector CPU (user + system) per request in this phase, when its pid was given.
+    pub collector_cpu_ms: Option<f64>,
+    /// The simulator's own CPU per request in this phase.
+    pub simulator_cpu_ms: Option<f64>,
 }
 
 impl PhaseStats {
@@ -135,6 +139,8 @@ impl PhaseStats {
                 Outcome::Failed(message) | Outcome::Unreachable(message) => Some(message.clone()),
                 _ => None,
             }),
+            collector_cpu_ms: None,
+            simulator_cpu_ms: None,
         }
     }
 }

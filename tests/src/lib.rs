@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests and the fleet simulator: finding the built binaries, running
 //! them with their output shown on failure, a collector process on an ephemeral port, and [`fleet`].
 
+pub mod cpu;
 pub mod fleet;
 pub mod manpages;
 

@@ -10,6 +10,7 @@
 //! queued `--outage-reports` reports while the collector was down, then all agents deliver at once).
 
 use anyhow::Context;
+use census_tests::cpu::CpuMeter;
 use census_tests::fleet::{self, FleetOptions, PhaseStats};
 use clap::Parser;
 use std::path::PathBuf;
@@ -54,6 +55,11 @@ struct Args {
     /// computed once): the collector's check-in capacity. 0 skips the phase.
     #[arg(long, default_value_t = 0)]
     checkin_seconds: u64,
+    /// The collector's process id, when it runs on this machine: each phase then reports the
+    /// collector's CPU per request beside the simulator's own (they share the cores, so throughput
+    /// alone cannot say which one ran out).
+    #[arg(long, value_name = "PID")]
+    collector_pid: Option<u32>,
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
@@ -83,22 +89,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_retry_wait: fleet::DEFAULT_MAX_RETRY_WAIT,
     };
     let mut phases: Vec<PhaseStats> = Vec::new();
+    let pid = args.collector_pid;
+    let mut meter = CpuMeter::start(pid);
+    let mut record = |mut phase: PhaseStats, phases: &mut Vec<PhaseStats>| {
+        (phase.collector_cpu_ms, phase.simulator_cpu_ms) = meter.per_request(phase.requests);
+        phases.push(phase);
+        meter = CpuMeter::start(pid);
+    };
     let (agents, enroll) = fleet::enroll_fleet(&options).await;
-    phases.push(enroll);
+    record(enroll, &mut phases);
     let (mut agents, full) =
         fleet::report_round("full report", agents, options.concurrency, |_| {}).await;
-    phases.push(full);
+    record(full, &mut phases);
     for _ in 0..args.checkin_rounds {
         let (next, checkin) =
             fleet::report_round("unchanged check-in", agents, options.concurrency, |_| {}).await;
         agents = next;
-        phases.push(checkin);
+        record(checkin, &mut phases);
     }
     if args.checkin_seconds > 0 {
         let (next, load) =
             fleet::checkin_load(agents, std::time::Duration::from_secs(args.checkin_seconds)).await;
         agents = next;
-        phases.push(load);
+        record(load, &mut phases);
     }
     let upgrades = options.upgrades;
     let (agents, upgrade) = fleet::report_round(
@@ -108,19 +121,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         move |agent| agent.upgrade_packages(upgrades),
     )
     .await;
-    phases.push(upgrade);
+    record(upgrade, &mut phases);
     if args.outage_reports > 0 {
         // Every agent at once, whatever --concurrency says: that is what a restart meets.
         let n_agents = agents.len();
         let (_, burst) = fleet::outage_burst(agents, args.outage_reports, upgrades, n_agents).await;
-        phases.push(burst);
+        record(burst, &mut phases);
     }
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&phases)?);
     } else {
         println!(
-            "{:<20} {:>8} {:>7} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "{:<20} {:>8} {:>7} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>13} {:>13}",
             "phase",
             "requests",
             "errors",
@@ -129,11 +142,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "p50 ms",
             "p90 ms",
             "p99 ms",
-            "max ms"
+            "max ms",
+            "collector cpu",
+            "simulator cpu"
         );
+        let cpu = |ms: Option<f64>| ms.map_or("-".to_string(), |ms| format!("{ms:.2} ms"));
         for phase in &phases {
             println!(
-                "{:<20} {:>8} {:>7} {:>9} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                "{:<20} {:>8} {:>7} {:>9} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>13} {:>13}",
                 phase.phase,
                 phase.requests,
                 phase.errors,
@@ -142,7 +158,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 phase.p50_ms,
                 phase.p90_ms,
                 phase.p99_ms,
-                phase.max_ms
+                phase.max_ms,
+                cpu(phase.collector_cpu_ms),
+                cpu(phase.simulator_cpu_ms)
             );
         }
     }

@@ -44,6 +44,7 @@ fn a_small_simulated_fleet_enrolls_reports_checks_in_and_sends_deltas_without_er
             "1",
             "--json",
         ])
+        .args(["--collector-pid", &collector.pid().to_string()])
         .arg("--ca")
         .arg(collector.ca_file());
     let output = command.output().unwrap();
@@ -60,6 +61,16 @@ fn a_small_simulated_fleet_enrolls_reports_checks_in_and_sends_deltas_without_er
     };
     assert_eq!(phase("enroll")["requests"], 12);
     assert_eq!(phase("full report")["errors"], 0);
+    // Both processes' CPU is read around every phase: a full report costs the collector something.
+    let full = phase("full report");
+    assert!(
+        full["collector_cpu_ms"].as_f64().unwrap() > 0.0,
+        "{phases:#}"
+    );
+    assert!(
+        full["simulator_cpu_ms"].as_f64().unwrap() > 0.0,
+        "{phases:#}"
+    );
     // Unchanged machines only check in; upgraded ones send deltas, never full documents.
     assert_eq!(phase("unchanged check-in")["unchanged"], 12, "{phases:#}");
     // Sustained check-ins: back to back on kept-alive connections, all answered "unchanged".
