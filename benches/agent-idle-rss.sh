@@ -50,7 +50,9 @@ interval = "1h"
 splay = "0s"
 EOF
 "$agent" enroll --config "$work/agent.toml" --collector "$url" --ca "$work/data/ca.pem" \
-  --token "$token" 2>/dev/null
+  --token "$token" 2>"$work/enroll.log" || { cat "$work/enroll.log" >&2; exit 1; }
+# Created here: the background job opens it later, and the wait below reads it at once.
+: >"$work/agent.log"
 "$agent" run --config "$work/agent.toml" >"$work/agent.log" 2>&1 &
 agent_pid=$!
 for _ in $(seq 300); do
