@@ -98,9 +98,10 @@ fn load_config(common: &CommonArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// One thread: the agent does one thing at a time (collection runs on the blocking pool), and worker
+/// threads would stay resident, with their stacks and malloc arenas, for the whole life of `run`.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")

@@ -7,8 +7,14 @@
 //!
 //! ```sh
 //! cargo bench -p census-collector --bench cmdb_scale -- --cis 100000 --packages 500 --threads 2
+//! cargo bench -p census-collector --bench cmdb_scale -- --cis 2000 --packages 500 --rounds 40
 //! ```
-//! `cargo test -p census-collector --benches` runs it once with a small fleet so it cannot rot.
+//! `--rounds N` sends N rounds of changed reports (three more package upgrades each) to every CI and
+//! reports the bytes per history entry from the slope between round 1 and round N, logical (keys and
+//! values) and on disk (the sled directory after a flush). sled reclaims rewritten pages lazily, and a
+//! checkpoint is written every 32 records, so only a run of many rounds shows the steady state.
+//! `cargo test -p census-collector --benches` runs it once with a small fleet (two rounds) so it
+//! cannot rot.
 //! Figures: BENCHMARKS.md.
 
 use census_collector::cmdb::{Cmdb, CmdbConfig};
@@ -32,6 +38,8 @@ struct Options {
     packages: usize,
     threads: usize,
     queries: usize,
+    /// Rounds of changed reports sent to every CI (each three more package upgrades).
+    rounds: usize,
 }
 
 fn options() -> Options {
@@ -40,6 +48,7 @@ fn options() -> Options {
         packages: 1_000,
         threads: 2,
         queries: 200,
+        rounds: 1,
     };
     let args: Vec<String> = std::env::args().collect();
     // `cargo test --benches` passes no options: a quick run that only proves the bench still works.
@@ -49,6 +58,8 @@ fn options() -> Options {
             packages: 200,
             threads: 2,
             queries: 5,
+            // Two rounds, so the per-history-entry slope is computed (and cannot rot) too.
+            rounds: 2,
         };
     }
     let value = |name: &str| {
@@ -68,6 +79,9 @@ fn options() -> Options {
     }
     if let Some(queries) = value("--queries") {
         options.queries = queries.max(1);
+    }
+    if let Some(rounds) = value("--rounds") {
+        options.rounds = rounds.max(1);
     }
     options
 }
@@ -147,6 +161,46 @@ fn machine(index: usize, count: usize) -> Inventory {
     inventory
 }
 
+/// Machine `index` after `round` rounds of upgrades (round 0: as first reported). Round k upgrades
+/// three packages (the k-th offset, every 97th), so each round's report is a delta of a few upgrades
+/// against the previous one, as a fleet's security updates are.
+fn upgraded(index: usize, count: usize, round: usize) -> Inventory {
+    let mut inventory = machine(index, count);
+    let span = inventory
+        .software
+        .packages
+        .len()
+        .saturating_sub(1)
+        .clamp(1, 97);
+    for k in 1..=round {
+        for package in inventory
+            .software
+            .packages
+            .iter_mut()
+            .skip(1 + (k - 1) % span)
+            .step_by(97)
+            .take(3)
+        {
+            package.version.push_str(&format!("+sec{k}"));
+        }
+    }
+    inventory.canonicalize();
+    inventory
+}
+
+/// When round `round` of changed reports arrives: an hour after the previous one.
+fn round_time(round: usize) -> String {
+    // 2026-11-27T12:00:00Z, when the full reports arrive.
+    const START: i64 = 1_795_780_800;
+    time::OffsetDateTime::from_unix_timestamp(START + 3_600 * round as i64)
+        .ok()
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .expect("a representable time")
+}
+
 fn header(seq: u64, inventory: &Inventory) -> ReportHeader {
     ReportHeader {
         epoch: 1,
@@ -206,6 +260,68 @@ fn dir_size(path: &std::path::Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// Every key space of the store: (name, entries, key + value bytes).
+fn space_sizes(store: &dyn Store) -> Vec<(&'static str, u64, u64)> {
+    let mut spaces = Vec::new();
+    for space in [
+        "cmdb_ci",
+        "cmdb_body",
+        "cmdb_packages",
+        "cmdb_index",
+        "cmdb_history",
+        "cmdb_checkpoints",
+        "cmdb_events",
+        "cmdb_agents",
+        "agent_reports",
+        "agent_inventories",
+    ] {
+        let (mut entries, mut bytes) = (0u64, 0u64);
+        for entry in store.range(
+            space,
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+            false,
+        ) {
+            let (key, value) = entry.expect("readable");
+            entries += 1;
+            bytes += (key.len() + value.len()) as u64;
+        }
+        spaces.push((space, entries, bytes));
+    }
+    spaces
+}
+
+/// The store's size at one moment: the sled directory after a flush, and every space's logical size.
+type Snapshot = (u64, Vec<(&'static str, u64, u64)>);
+
+/// The growth from round 1 to the last round, per history entry added: logical (the history space
+/// alone, and every space) and on disk.
+fn history_slope(first: &Snapshot, last: &Snapshot) {
+    let find = |spaces: &[(&str, u64, u64)], name: &str| {
+        spaces
+            .iter()
+            .find(|(space, _, _)| *space == name)
+            .map(|(_, entries, bytes)| (*entries, *bytes))
+            .unwrap_or((0, 0))
+    };
+    let total = |spaces: &[(&str, u64, u64)]| spaces.iter().map(|(_, _, bytes)| bytes).sum::<u64>();
+    let (entries_first, history_first) = find(&first.1, "cmdb_history");
+    let (entries_last, history_last) = find(&last.1, "cmdb_history");
+    let added = entries_last.saturating_sub(entries_first);
+    assert!(
+        added > 0,
+        "every round after the first adds history entries"
+    );
+    let per = |bytes: i64| bytes as f64 / added as f64;
+    println!(
+        "history after round 1: {added} entries added; per entry: logical {:.0} bytes in cmdb_history, \
+         {:.0} bytes in all spaces (checkpoints and events included); on disk {:.0} bytes (sled dir after flush)",
+        per(history_last as i64 - history_first as i64),
+        per(total(&last.1) as i64 - total(&first.1) as i64),
+        per(last.0 as i64 - first.0 as i64),
+    );
 }
 
 fn main() {
@@ -277,70 +393,60 @@ fn main() {
     });
     rate("unchanged check-ins", options.cis, wall);
 
-    let mut wall = Duration::ZERO;
-    for chunk in (0..options.cis).collect::<Vec<_>>().chunks(1_000) {
-        let reports: Vec<std::sync::Mutex<Option<(ReportHeader, ReportBody)>>> = chunk
-            .iter()
-            .map(|&i| {
-                let old = machine(i, options.packages);
-                let mut new = old.clone();
-                for package in new.software.packages.iter_mut().skip(1).step_by(97).take(3) {
-                    package.version.push_str("+sec1");
-                }
-                new.canonicalize();
-                let body = ReportBody::Delta {
-                    base_hash: content_hash(&old),
-                    delta: delta::diff(&old, &new),
-                };
-                std::sync::Mutex::new(Some((header(3, &new), body)))
-            })
-            .collect();
-        wall += parallel(chunk.len(), options.threads, |k| {
-            let (header, body) = reports[k]
-                .lock()
-                .expect("report slot")
-                .take()
-                .expect("each report is sent once");
-            ingest
-                .report(
-                    &format!("agent-{}", chunk[k]),
-                    &header,
-                    body,
-                    "2026-11-27T13:00:00Z",
-                )
-                .expect("a delta report is applied");
-        });
-    }
-    rate("changed reports (3 upgrades, delta)", options.cis, wall);
-    store.flush().expect("flush");
-    let after_delta = dir_size(&path);
-
-    let mut spaces: Vec<(&str, u64, u64)> = Vec::new();
-    for space in [
-        "cmdb_ci",
-        "cmdb_body",
-        "cmdb_packages",
-        "cmdb_index",
-        "cmdb_history",
-        "cmdb_checkpoints",
-        "cmdb_events",
-        "cmdb_agents",
-        "agent_reports",
-        "agent_inventories",
-    ] {
-        let (mut entries, mut bytes) = (0u64, 0u64);
-        for entry in store.range(
-            space,
-            std::ops::Bound::Unbounded,
-            std::ops::Bound::Unbounded,
-            false,
-        ) {
-            let (key, value) = entry.expect("readable");
-            entries += 1;
-            bytes += (key.len() + value.len()) as u64;
+    // Round 1 is the single changed report of the default run; later rounds give the history slope.
+    let mut after_round_1 = (0u64, Vec::new());
+    let mut after_delta = 0;
+    for round in 1..=options.rounds {
+        let mut wall = Duration::ZERO;
+        for chunk in (0..options.cis).collect::<Vec<_>>().chunks(1_000) {
+            let reports: Vec<std::sync::Mutex<Option<(ReportHeader, ReportBody)>>> = chunk
+                .iter()
+                .map(|&i| {
+                    let old = upgraded(i, options.packages, round - 1);
+                    let new = upgraded(i, options.packages, round);
+                    let body = ReportBody::Delta {
+                        base_hash: content_hash(&old),
+                        delta: delta::diff(&old, &new),
+                    };
+                    std::sync::Mutex::new(Some((header(2 + round as u64, &new), body)))
+                })
+                .collect();
+            let at = round_time(round);
+            wall += parallel(chunk.len(), options.threads, |k| {
+                let (header, body) = reports[k]
+                    .lock()
+                    .expect("report slot")
+                    .take()
+                    .expect("each report is sent once");
+                ingest
+                    .report(&format!("agent-{}", chunk[k]), &header, body, &at)
+                    .expect("a delta report is applied");
+            });
         }
-        spaces.push((space, entries, bytes));
+        store.flush().expect("flush");
+        let on_disk = dir_size(&path);
+        if options.rounds == 1 {
+            rate("changed reports (3 upgrades, delta)", options.cis, wall);
+        } else {
+            rate(
+                &format!("round {round}: changed reports (delta)"),
+                options.cis,
+                wall,
+            );
+            println!(
+                "  on disk {:.1} MB = {:.1} KB/CI (+{:.0} bytes per report this round)",
+                on_disk as f64 / 1e6,
+                on_disk as f64 / options.cis as f64 / 1024.0,
+                (on_disk as f64 - after_delta.max(after_full) as f64) / options.cis as f64
+            );
+        }
+        if round == 1 {
+            after_round_1 = (on_disk, space_sizes(store.as_ref()));
+        }
+        after_delta = on_disk;
     }
+    let spaces = space_sizes(store.as_ref());
+
     println!(
         "{:<20} {:>10} {:>14} {:>12}",
         "space", "entries", "bytes", "per CI"
@@ -352,13 +458,22 @@ fn main() {
         );
     }
     let logical: u64 = spaces.iter().map(|(_, _, bytes)| bytes).sum();
+    let after_first_delta = after_round_1.0;
     println!(
         "logical {:.1} KB/CI; on disk after full reports {:.1} KB/CI, after one changed report each {:.1} KB/CI (+{:.2} KB per history entry)",
         logical as f64 / options.cis as f64 / 1024.0,
         after_full as f64 / options.cis as f64 / 1024.0,
-        after_delta as f64 / options.cis as f64 / 1024.0,
-        (after_delta.saturating_sub(after_full)) as f64 / options.cis as f64 / 1024.0,
+        after_first_delta as f64 / options.cis as f64 / 1024.0,
+        (after_first_delta.saturating_sub(after_full)) as f64 / options.cis as f64 / 1024.0,
     );
+    println!(
+        "database on disk: {:.1} MB after full reports, {:.1} MB now",
+        after_full as f64 / 1e6,
+        after_delta as f64 / 1e6
+    );
+    if options.rounds > 1 {
+        history_slope(&after_round_1, &(after_delta, spaces.clone()));
+    }
 
     for text in [
         "package:openssl version<3.0.7",
