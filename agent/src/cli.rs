@@ -30,6 +30,9 @@ pub enum Command {
     Run(RunArgs),
     /// Collect and send one report; exits 0 when it was delivered or kept in the spool.
     Once(OnceArgs),
+    /// One report cycle of `run`, started by `run` itself in a child process (see `cycle.rs`).
+    #[command(hide = true)]
+    Cycle(CycleArgs),
     /// Show enrollment, last and next report, spool and certificate expiry.
     Status(StatusArgs),
     /// Check the configuration file and exit (for systemd's ExecStartPre=).
@@ -105,6 +108,45 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("kind").required(true))]
+pub struct CycleArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Collect and report (draining the spool first).
+    #[arg(long, group = "kind")]
+    pub collect: bool,
+    /// Only retry the spool.
+    #[arg(long, group = "kind")]
+    pub drain: bool,
+}
+
+impl CommonArgs {
+    /// The same flags as arguments again, for a child process that must see what this one saw.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = Vec::new();
+        if let Some(path) = &self.config {
+            args.push("--config".into());
+            args.push(path.clone().into_os_string());
+        }
+        if let Some(dir) = &self.state_dir {
+            args.push("--state-dir".into());
+            args.push(dir.clone().into_os_string());
+        }
+        if let Some(format) = self.log_format {
+            args.push("--log-format".into());
+            args.push(
+                match format {
+                    LogFormatArg::Text => "text",
+                    LogFormatArg::Json => "json",
+                }
+                .into(),
+            );
+        }
+        args
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct OnceArgs {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -136,6 +178,37 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_hands_its_own_flags_to_the_cycle_child() {
+        let Command::Run(run) = Cli::try_parse_from([
+            "census-agent",
+            "run",
+            "--config",
+            "/etc/census/agent.toml",
+            "--state-dir",
+            "/var/lib/census agent",
+            "--log-format",
+            "json",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("expected run")
+        };
+        let mut child = vec!["census-agent".into(), "cycle".into(), "--drain".into()];
+        child.extend(run.common.to_args());
+        let Command::Cycle(cycle) = Cli::try_parse_from(child).unwrap().command else {
+            panic!("expected cycle")
+        };
+        assert!(cycle.drain && !cycle.collect);
+        assert_eq!(cycle.common.config, run.common.config);
+        assert_eq!(cycle.common.state_dir, run.common.state_dir);
+        assert_eq!(cycle.common.log_format, Some(LogFormatArg::Json));
+        // Exactly one of --collect and --drain.
+        assert!(Cli::try_parse_from(["census-agent", "cycle"]).is_err());
+        assert!(Cli::try_parse_from(["census-agent", "cycle", "--collect", "--drain"]).is_err());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! - [`client_from_state`]: the mTLS client from the configuration and the enrolled identity.
 //! - [`report_once`]: collect, renew the certificate if due, report (spooling on failure).
 //! - [`run`]: report at start, then every `interval` plus a random splay; between reports, retry the
-//!   spool with exponential backoff (full jitter) or as the collector's `Retry-After` says.
+//!   spool with exponential backoff (full jitter) or as the collector's `Retry-After` says. Each cycle
+//!   runs in a child process when [`run_with`] is given [`ChildCycles`] (what `census-agent run` does,
+//!   see [`crate::cycle`]); [`cycle`] is what that child, or the daemon itself, runs.
 //!
 //! A report cycle holds the state lock, so `once` started beside a running `run` waits its turn instead
 //! of interleaving sequence numbers.
@@ -12,6 +14,7 @@
 use crate::backoff::Backoff;
 use crate::collect::{self, Root};
 use crate::config::{Config, format_duration};
+use crate::cycle::{ChildCycles, CycleKind, CycleSummary};
 use crate::enroll::{self, EnrollError};
 use crate::reporter::{AGENT_VERSION, CycleResult, Reporter, ReporterError};
 use crate::spool::{Spool, SpoolError};
@@ -167,8 +170,47 @@ fn log_cycle(result: &CycleResult) {
     }
 }
 
-/// `census-agent run`: reports until SIGTERM or Ctrl-C.
+/// One cycle in this process, logged: collect and report, or only retry the spool.
+pub async fn cycle(config: &Config, kind: CycleKind) -> CycleSummary {
+    let state = StateDir::new(&config.state_dir);
+    let outcome = match kind {
+        CycleKind::Collect => report_once(config, Root::live()).await,
+        CycleKind::Drain => drain_spool(config, &state).await,
+    };
+    match outcome {
+        Ok(result) => {
+            log_cycle(&result);
+            CycleSummary::of(&result)
+        }
+        Err(error) => {
+            tracing::error!(%error, "report cycle failed");
+            let n_spooled = spool_of(config).usage().map(|(n, _)| n).unwrap_or(0);
+            CycleSummary::failed(error.to_string(), n_spooled)
+        }
+    }
+}
+
+/// A cycle in a child process (blocking wait on the blocking pool); a child that fails is a failed
+/// cycle, retried with backoff like any other.
+async fn child_cycle(config: &Config, children: &ChildCycles, kind: CycleKind) -> CycleSummary {
+    let children = children.clone();
+    let ran = tokio::task::spawn_blocking(move || children.run(kind))
+        .await
+        .unwrap_or_else(|error| Err(error.to_string()));
+    ran.unwrap_or_else(|message| {
+        tracing::error!(error = %message, "report cycle failed");
+        let n_spooled = spool_of(config).usage().map(|(n, _)| n).unwrap_or(0);
+        CycleSummary::failed(message, n_spooled)
+    })
+}
+
+/// `census-agent run` with every cycle in this process (tests, platforms without a child cycle).
 pub async fn run(config: Config) -> Result<(), DaemonError> {
+    run_with(config, None).await
+}
+
+/// `census-agent run`: reports until SIGTERM or Ctrl-C; each cycle in a child when `children` is set.
+pub async fn run_with(config: Config, children: Option<ChildCycles>) -> Result<(), DaemonError> {
     let state = StateDir::new(&config.state_dir);
     let enrollment = state.require_enrollment()?;
     tracing::info!(
@@ -176,6 +218,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         collector = %config.collector_url.as_deref().unwrap_or(&enrollment.collector_url),
         interval = %format_duration(config.interval),
         splay = %format_duration(config.splay),
+        cycles = if children.is_some() { "child process" } else { "in process" },
         "census-agent running"
     );
     let mut backoff = Backoff::new(config.retry_base, config.retry_max);
@@ -184,25 +227,19 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     tokio::pin!(shutdown);
     loop {
         let now = tokio::time::Instant::now();
-        let outcome = if now >= next_collect {
+        let kind = if now >= next_collect {
             let splay = random_up_to(config.splay);
             next_collect = now + config.interval + splay;
-            report_once(&config, Root::live()).await
+            CycleKind::Collect
         } else {
-            drain_spool(&config, &state).await
+            CycleKind::Drain
         };
-        let (retry_after, n_spooled) = match &outcome {
-            Ok(result) => {
-                log_cycle(result);
-                (result.retry_after(), result.n_spooled)
-            }
-            Err(error) => {
-                tracing::error!(%error, "report cycle failed");
-                (None, spool_of(&config).usage().map(|(n, _)| n).unwrap_or(0))
-            }
+        let summary = match &children {
+            Some(children) => child_cycle(&config, children, kind).await,
+            None => cycle(&config, kind).await,
         };
-        let wake = if n_spooled > 0 || outcome.is_err() {
-            let delay = backoff.next_delay(retry_after, &mut rand::rng());
+        let wake = if summary.n_spooled > 0 || summary.failed.is_some() {
+            let delay = backoff.next_delay(summary.retry_after(), &mut rand::rng());
             let retry_at = tokio::time::Instant::now() + delay;
             tracing::info!(retry_in = %format_duration(delay), "retrying delivery later");
             retry_at.min(next_collect)

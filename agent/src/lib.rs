@@ -16,6 +16,7 @@ pub mod backoff;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod cycle;
 pub mod daemon;
 pub mod enroll;
 pub mod logging;

@@ -3,11 +3,12 @@
 
 use anyhow::Context;
 use census_agent::cli::{
-    Cli, Command, CommonArgs, EnrollArgs, InventoryArgs, LogFormatArg, OnceArgs, StatusArgs,
-    StatusFormat,
+    Cli, Command, CommonArgs, CycleArgs, EnrollArgs, InventoryArgs, LogFormatArg, OnceArgs,
+    StatusArgs, StatusFormat,
 };
 use census_agent::collect::{self, Root, Section};
 use census_agent::config::{self, Config, LogFormat};
+use census_agent::cycle::{ChildCycles, CycleKind};
 use census_agent::daemon;
 use census_agent::enroll::{self, EnrollParams};
 use census_agent::reporter::Delivery;
@@ -27,6 +28,7 @@ fn main() {
         Command::Enroll(args) => enroll_command(args),
         Command::Run(args) => run_command(&args.common),
         Command::Once(args) => once_command(args),
+        Command::Cycle(args) => cycle_command(args),
         Command::Status(args) => status_command(args),
         Command::CheckConfig(common) => check_config(&common),
     };
@@ -174,8 +176,32 @@ fn hostname() -> Option<String> {
 
 fn run_command(common: &CommonArgs) -> anyhow::Result<i32> {
     let config = load_config(common)?;
-    runtime()?.block_on(daemon::run(config))?;
+    // Each cycle in a child process keeps the idle daemon small (census_agent::cycle); where the
+    // executable cannot be named, cycles run in process as before.
+    let children = match ChildCycles::this_executable(common.to_args()) {
+        Ok(children) => Some(children),
+        Err(error) => {
+            tracing::warn!(%error, "report cycles run in this process: its executable cannot be named");
+            None
+        }
+    };
+    runtime()?.block_on(daemon::run_with(config, children))?;
     Ok(0)
+}
+
+/// `census-agent cycle`: one cycle for `run`; its summary is the one line on stdout.
+fn cycle_command(args: CycleArgs) -> anyhow::Result<i32> {
+    let config = load_config(&args.common)?;
+    let kind = if args.collect {
+        CycleKind::Collect
+    } else {
+        CycleKind::Drain
+    };
+    let summary = runtime()?.block_on(daemon::cycle(&config, kind));
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer(&mut stdout, &summary).context("writing the cycle summary")?;
+    writeln!(stdout).context("writing the cycle summary")?;
+    Ok(if summary.failed.is_some() { 1 } else { 0 })
 }
 
 fn once_command(args: OnceArgs) -> anyhow::Result<i32> {

@@ -5,4 +5,5 @@ mod fleet;
 mod inventory;
 mod packages;
 mod quickstart;
+mod run;
 mod transport;
