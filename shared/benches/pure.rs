@@ -49,6 +49,10 @@ fn parse_and_hash(c: &mut Criterion) {
             content_hash(&parsed)
         })
     });
+    let parsed: Inventory = serde_json::from_str(&json).expect("parses");
+    c.bench_function("inventory_1000_packages/content_hash", |b| {
+        b.iter(|| content_hash(black_box(&parsed)))
+    });
 }
 
 fn delta(c: &mut Criterion) {
