@@ -51,6 +51,23 @@ pub fn describe(command: &Command, output: &Output) -> String {
 }
 
 /// A `census-collector serve` process on 127.0.0.1 with an ephemeral port, over a data dir of its own.
+/// A new enrollment token for the collector data dir `data`, with `max_uses` uses; works with the
+/// collector running or stopped.
+pub fn enroll_token(data: &std::path::Path, max_uses: usize) -> String {
+    let output = run_ok(
+        Command::new(binary("census-collector"))
+            .args(["enroll-token", "create", "--max-uses"])
+            .arg(max_uses.to_string())
+            .arg("--data-dir")
+            .arg(data),
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .expect("a token line")
+        .to_string()
+}
+
 pub struct CollectorProcess {
     child: Option<std::process::Child>,
     pub data_dir: PathBuf,
@@ -137,6 +154,11 @@ impl CollectorProcess {
 
     pub fn ca_file(&self) -> PathBuf {
         self.data_dir.join("ca.pem")
+    }
+
+    /// A new enrollment token with `max_uses` uses (`census-collector enroll-token create`).
+    pub fn enroll_token(&self, max_uses: usize) -> String {
+        enroll_token(&self.data_dir, max_uses)
     }
 
     pub fn admin_token(&self) -> String {

@@ -14,7 +14,7 @@ mod reconnect_storm;
 mod slow_clients;
 
 use census_tests::fleet::{self, FleetOptions, SimAgent};
-use census_tests::{CollectorProcess, binary, describe, run_ok};
+use census_tests::{CollectorProcess, binary, describe, enroll_token, run_ok};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -33,21 +33,6 @@ fn seed(test: &str) -> u64 {
         });
     eprintln!("{test}: seed {seed} (replay with CENSUS_FAULT_SEED={seed})");
     seed
-}
-
-fn enroll_token(data: &Path, max_uses: usize) -> String {
-    let output = run_ok(
-        Command::new(binary("census-collector"))
-            .args(["enroll-token", "create", "--max-uses"])
-            .arg(max_uses.to_string())
-            .arg("--data-dir")
-            .arg(data),
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .last()
-        .expect("a token line")
-        .to_string()
 }
 
 /// A runtime for the in-process simulated agents.

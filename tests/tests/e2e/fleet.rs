@@ -10,16 +10,7 @@ fn a_small_simulated_fleet_enrolls_reports_checks_in_and_sends_deltas_without_er
     let data = dir.path().join("data");
     CollectorProcess::init(&data);
     let collector = CollectorProcess::start(&data);
-    let token_output = census_tests::run_ok(
-        Command::new(binary("census-collector"))
-            .args(["enroll-token", "create", "--max-uses", "12", "--data-dir"])
-            .arg(&data),
-    );
-    let token = String::from_utf8_lossy(&token_output.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let token = collector.enroll_token(12);
 
     let mut command = Command::new(binary("census-fleetsim"));
     command

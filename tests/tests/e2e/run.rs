@@ -50,16 +50,7 @@ fn run_reports_in_a_child_cycle_keeps_no_child_between_cycles_and_stops_on_sigte
     let data = dir.path().join("data");
     CollectorProcess::init(&data);
     let collector = CollectorProcess::start(&data);
-    let token_output = run_ok(
-        Command::new(binary("census-collector"))
-            .args(["enroll-token", "create", "--max-uses", "1", "--data-dir"])
-            .arg(&data),
-    );
-    let token = String::from_utf8_lossy(&token_output.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let token = collector.enroll_token(1);
     let config = dir.path().join("agent.toml");
     std::fs::write(
         &config,

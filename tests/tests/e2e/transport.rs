@@ -1,7 +1,7 @@
 //! Agent → collector over real TLS with the real binaries: enrollment, reports, check-ins, restarts,
 //! outages and refusals, observed from the outside (agent status, the collector's API).
 
-use census_tests::{CollectorProcess, binary, describe, run_ok};
+use census_tests::{CollectorProcess, binary, describe, enroll_token, run_ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,23 +12,6 @@ fn collector_command(data: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(binary("census-collector"));
     command.args(args).arg("--data-dir").arg(data);
     command
-}
-
-fn enroll_token(data: &Path, max_uses: u32) -> String {
-    let output = run_ok(&mut collector_command(
-        data,
-        &[
-            "enroll-token",
-            "create",
-            "--max-uses",
-            &max_uses.to_string(),
-        ],
-    ));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .last()
-        .expect("a token line")
-        .to_string()
 }
 
 fn agent(state: &Path, args: &[&str]) -> Command {
