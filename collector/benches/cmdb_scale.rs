@@ -215,6 +215,29 @@ fn header(seq: u64, inventory: &Inventory) -> ReportHeader {
 }
 
 /// Runs `work(i)` for every i in 0..n on `threads` threads; returns the wall time.
+/// A prepared report, taken by the one thread that sends it.
+type ReportSlot = std::sync::Mutex<Option<(ReportHeader, ReportBody)>>;
+
+/// Sends `reports[k]` as agent `chunk[k]` across `threads`; the wall time of the sending alone.
+fn send_all(
+    ingest: &Ingest,
+    threads: usize,
+    chunk: &[usize],
+    reports: &[ReportSlot],
+    at: &str,
+) -> Duration {
+    parallel(chunk.len(), threads, |k| {
+        let (header, body) = reports[k]
+            .lock()
+            .expect("report slot")
+            .take()
+            .expect("each report is sent once");
+        ingest
+            .report(&format!("agent-{}", chunk[k]), &header, body, at)
+            .expect("the report is applied");
+    })
+}
+
 fn parallel(n: usize, threads: usize, work: impl Fn(usize) + Sync) -> Duration {
     let next = AtomicUsize::new(0);
     let started = Instant::now();
@@ -347,7 +370,7 @@ fn main() {
         .collect();
     let mut wall = Duration::ZERO;
     for chunk in (0..options.cis).collect::<Vec<_>>().chunks(1_000) {
-        let reports: Vec<std::sync::Mutex<Option<(ReportHeader, ReportBody)>>> = chunk
+        let reports: Vec<ReportSlot> = chunk
             .iter()
             .map(|&i| {
                 let inventory = machine(i, options.packages);
@@ -359,16 +382,7 @@ fn main() {
                 std::sync::Mutex::new(Some((header, body)))
             })
             .collect();
-        wall += parallel(chunk.len(), options.threads, |k| {
-            let (header, body) = reports[k]
-                .lock()
-                .expect("report slot")
-                .take()
-                .expect("each report is sent once");
-            ingest
-                .report(&format!("agent-{}", chunk[k]), &header, body, now)
-                .expect("a new machine's full report is applied");
-        });
+        wall += send_all(&ingest, options.threads, chunk, &reports, now);
     }
     rate("new-machine full reports", options.cis, wall);
     store.flush().expect("flush");
@@ -399,7 +413,7 @@ fn main() {
     for round in 1..=options.rounds {
         let mut wall = Duration::ZERO;
         for chunk in (0..options.cis).collect::<Vec<_>>().chunks(1_000) {
-            let reports: Vec<std::sync::Mutex<Option<(ReportHeader, ReportBody)>>> = chunk
+            let reports: Vec<ReportSlot> = chunk
                 .iter()
                 .map(|&i| {
                     let old = upgraded(i, options.packages, round - 1);
@@ -412,16 +426,7 @@ fn main() {
                 })
                 .collect();
             let at = round_time(round);
-            wall += parallel(chunk.len(), options.threads, |k| {
-                let (header, body) = reports[k]
-                    .lock()
-                    .expect("report slot")
-                    .take()
-                    .expect("each report is sent once");
-                ingest
-                    .report(&format!("agent-{}", chunk[k]), &header, body, &at)
-                    .expect("a delta report is applied");
-            });
+            wall += send_all(&ingest, options.threads, chunk, &reports, &at);
         }
         store.flush().expect("flush");
         let on_disk = dir_size(&path);
