@@ -12,13 +12,16 @@
 //! ([`CycleSummary`]) on stdout: what the scheduler needs (retry advice, spool size, failure). A
 //! child that cannot be started, dies, or prints no summary is a failed cycle: the daemon logs why and
 //! retries with backoff, and the spool keeps every report meanwhile (it is crash-safe by design).
+//! A cycle that outlives its deadline (hung on a dead NFS mount, say) is killed and counts as failed:
+//! in a child that is safe, where in process it would have stopped the agent for good.
 
 use crate::reporter::CycleResult;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Which half of the loop a cycle does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,35 +90,77 @@ impl CycleSummary {
 pub struct ChildCycles {
     pub exe: PathBuf,
     pub common_args: Vec<OsString>,
+    /// A cycle still running after this long is killed ([`cycle_deadline`]).
+    pub deadline: Duration,
+}
+
+/// How long a cycle may run: the report interval (a cycle longer than that is stuck, and the next
+/// one is due), at least 10 minutes (a long spool over a slow link is not stuck).
+pub fn cycle_deadline(interval: Duration) -> Duration {
+    interval.max(Duration::from_secs(600))
 }
 
 impl ChildCycles {
     /// This very executable: `/proc/self/exe` stays valid when a package upgrade replaces the file.
-    pub fn this_executable(common_args: Vec<OsString>) -> std::io::Result<ChildCycles> {
+    pub fn this_executable(
+        common_args: Vec<OsString>,
+        deadline: Duration,
+    ) -> std::io::Result<ChildCycles> {
         let exe = if cfg!(target_os = "linux") {
             PathBuf::from("/proc/self/exe")
         } else {
             std::env::current_exe()?
         };
-        Ok(ChildCycles { exe, common_args })
+        Ok(ChildCycles {
+            exe,
+            common_args,
+            deadline,
+        })
     }
 
-    /// Runs one cycle to its end (blocking) and returns its summary.
+    /// Runs one cycle to its end or its deadline (blocking) and returns its summary.
     pub fn run(&self, kind: CycleKind) -> Result<CycleSummary, String> {
-        let output = Command::new(&self.exe)
+        let mut child = Command::new(&self.exe)
             .arg("cycle")
             .arg(kind.flag())
             .args(&self.common_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .output()
+            .spawn()
             .map_err(|error| format!("starting {} cycle: {error}", self.exe.display()))?;
-        match CycleSummary::from_stdout(&output.stdout) {
+        // Read on another thread, so that waiting for the deadline here never blocks on the pipe.
+        let reader = child.stdout.take().map(|mut stdout| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = stdout.read_to_end(&mut bytes);
+                bytes
+            })
+        });
+        let started = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() >= self.deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "the report cycle was still running after {} and was stopped; \
+                         the spool keeps its reports for the next cycle",
+                        crate::config::format_duration(self.deadline)
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(error) => return Err(format!("waiting for the report cycle: {error}")),
+            }
+        };
+        let stdout = reader
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default();
+        match CycleSummary::from_stdout(&stdout) {
             Some(summary) => Ok(summary),
             None => Err(format!(
-                "the report cycle ended ({}) without a summary; see its log lines above",
-                output.status
+                "the report cycle ended ({status}) without a summary; see its log lines above"
             )),
         }
     }
@@ -146,6 +191,7 @@ mod tests {
         let cycles = ChildCycles {
             exe: PathBuf::from("/nonexistent/census-agent"),
             common_args: Vec::new(),
+            deadline: Duration::from_secs(10),
         };
         let error = cycles.run(CycleKind::Drain).unwrap_err();
         assert!(error.contains("/nonexistent/census-agent"), "{error}");
@@ -158,8 +204,42 @@ mod tests {
         let cycles = ChildCycles {
             exe: PathBuf::from("true"),
             common_args: Vec::new(),
+            deadline: Duration::from_secs(10),
         };
         let error = cycles.run(CycleKind::Collect).unwrap_err();
         assert!(error.contains("without a summary"), "{error}");
+    }
+
+    #[test]
+    fn a_cycle_past_its_deadline_is_stopped_and_failed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let hung = dir.path().join("hung-cycle");
+        std::fs::write(&hung, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&hung, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cycles = ChildCycles {
+            exe: hung,
+            common_args: Vec::new(),
+            deadline: Duration::from_millis(300),
+        };
+        let started = Instant::now();
+        let error = cycles.run(CycleKind::Collect).unwrap_err();
+        assert!(error.contains("was stopped"), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the child was not killed"
+        );
+    }
+
+    #[test]
+    fn the_deadline_is_the_interval_but_never_under_ten_minutes() {
+        assert_eq!(
+            cycle_deadline(Duration::from_secs(3600)),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            cycle_deadline(Duration::from_secs(60)),
+            Duration::from_secs(600)
+        );
     }
 }

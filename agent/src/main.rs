@@ -8,7 +8,7 @@ use census_agent::cli::{
 };
 use census_agent::collect::{self, Root, Section};
 use census_agent::config::{self, Config, LogFormat};
-use census_agent::cycle::{ChildCycles, CycleKind};
+use census_agent::cycle::{ChildCycles, CycleKind, cycle_deadline};
 use census_agent::daemon;
 use census_agent::enroll::{self, EnrollParams};
 use census_agent::reporter::Delivery;
@@ -178,7 +178,8 @@ fn run_command(common: &CommonArgs) -> anyhow::Result<i32> {
     let config = load_config(common)?;
     // Each cycle in a child process keeps the idle daemon small (census_agent::cycle); where the
     // executable cannot be named, cycles run in process as before.
-    let children = match ChildCycles::this_executable(common.to_args()) {
+    let deadline = cycle_deadline(config.interval);
+    let children = match ChildCycles::this_executable(common.to_args(), deadline) {
         Ok(children) => Some(children),
         Err(error) => {
             tracing::warn!(%error, "report cycles run in this process: its executable cannot be named");
