@@ -64,6 +64,8 @@ pub struct ServeSettings {
     pub require_approval: bool,
     pub agent_cert_validity: Duration,
     pub shutdown_grace: Duration,
+    /// `cmdb.stale_after`: the live health report's default staleness.
+    pub stale_after: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +160,7 @@ pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError>
         Arc::clone(&settings.store),
         settings.limits.min_free_disk_bytes,
     ));
-    let state = ApiState::new(
+    let mut state = ApiState::new(
         settings.store,
         Arc::clone(&cmdb),
         Arc::new(ca),
@@ -166,6 +168,7 @@ pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError>
         settings.require_approval,
         settings.agent_cert_validity,
     );
+    state.stale_after = settings.stale_after;
     let router = api::router(state);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let accept = AcceptLoop {

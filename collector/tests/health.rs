@@ -95,6 +95,32 @@ fn ids(dimension: &Value) -> Vec<&str> {
 }
 
 #[tokio::test]
+async fn the_live_report_judges_staleness_by_the_configured_period() {
+    let env =
+        Env(
+            TestCollector::start_with(|settings| settings.stale_after = Duration::from_secs(1))
+                .await,
+        );
+    let (_, _, ci) = env.machine(&inventory("app-01", true, "3.0.2")).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let report = env
+        .ok(Role::Auditor, Method::GET, "/api/v1/reports/health", None)
+        .await;
+    assert_eq!(report["stale_after_seconds"], 1, "{report}");
+    assert_eq!(ids(&report["staleness"]), [ci.as_str()], "{report}");
+    // The query parameter still overrides it.
+    let report = env
+        .ok(
+            Role::Auditor,
+            Method::GET,
+            "/api/v1/reports/health?stale_after=7d",
+            None,
+        )
+        .await;
+    assert_eq!(report["staleness"]["count"], 0, "{report}");
+}
+
+#[tokio::test]
 async fn the_health_report_scores_each_dimension_over_real_reports() {
     let env = Env::start().await;
     let (_, _, first) = env.machine(&inventory("app-01", true, "3.0.2")).await;

@@ -311,6 +311,7 @@ impl Collector {
             require_approval: false,
             agent_cert_validity: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
+            stale_after: census_collector::config::DEFAULT_STALE_AFTER,
         })
         .await
         .unwrap();

@@ -47,6 +47,7 @@ impl Collector {
             require_approval: false,
             agent_cert_validity: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
+            stale_after: census_collector::config::DEFAULT_STALE_AFTER,
         };
         let server = server::bind(settings).await.unwrap();
         Self { server, store, ca }

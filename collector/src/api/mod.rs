@@ -59,6 +59,8 @@ pub struct ApiState {
     pub report_slots: Arc<Semaphore>,
     /// Counters the request path updates (see [`crate::metrics`]).
     pub metrics: Arc<Metrics>,
+    /// The configured `cmdb.stale_after`, the health report's default.
+    pub stale_after: Duration,
 }
 
 impl ApiState {
@@ -81,6 +83,7 @@ impl ApiState {
             require_approval,
             agent_cert_validity,
             metrics: Arc::new(Metrics::default()),
+            stale_after: crate::config::DEFAULT_STALE_AFTER,
         }
     }
 }

@@ -47,6 +47,11 @@ pub struct TestCollector {
 
 impl TestCollector {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`TestCollector::start`] with `adjust` applied to the server's settings first.
+    pub async fn start_with(adjust: impl FnOnce(&mut ServeSettings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
         let ca = Arc::new(CertificateAuthority::generate("Census test CA").unwrap());
@@ -59,7 +64,9 @@ impl TestCollector {
             &server_cert_pem,
             &server_key_pem,
         ];
-        let server = server::bind(settings(store.clone(), pems)).await.unwrap();
+        let mut settings = settings(store.clone(), pems);
+        adjust(&mut settings);
+        let server = server::bind(settings).await.unwrap();
         let tokens = ROLES
             .iter()
             .map(|role| {
@@ -174,6 +181,7 @@ fn settings(store: Arc<SledStore>, [ca, ca_key, cert, key]: [&str; 4]) -> ServeS
         require_approval: false,
         agent_cert_validity: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
+        stale_after: census_collector::config::DEFAULT_STALE_AFTER,
     }
 }
 

@@ -5,7 +5,6 @@ use super::query;
 use crate::api::error::{ApiError, INVALID_REQUEST};
 use crate::api::{ApiState, blocking};
 use crate::auth::{Caller, Role};
-use crate::config::DEFAULT_STALE_AFTER;
 use crate::itsm::MAX_PAGE;
 use crate::itsm::health::{DEFAULT_DRILL_LIMIT, HealthReport, health_report};
 use crate::itsm::health_history::{self, HealthSnapshot};
@@ -22,7 +21,7 @@ pub const HEALTH_READERS: &[Role] = &[Role::Admin, Role::AssetManager, Role::Aud
 #[serde(deny_unknown_fields)]
 pub struct HealthQuery {
     /// A duration (`7d`, `36h`): no report for longer counts as stale. Default: the collector's
-    /// default `cmdb.stale_after`.
+    /// configured `cmdb.stale_after` (7 days unless configured).
     pub stale_after: Option<String>,
     /// CIs listed per dimension (1 to 500, default 50).
     pub limit: Option<usize>,
@@ -36,7 +35,7 @@ pub async fn report(
     caller.require_any(HEALTH_READERS)?;
     let params = query(params)?;
     let stale_after = match params.stale_after.as_deref() {
-        None => DEFAULT_STALE_AFTER,
+        None => state.stale_after,
         Some(text) => census_shared::duration::parse(text)
             .ok()
             .filter(|duration| !duration.is_zero())
