@@ -132,15 +132,9 @@ impl CommonArgs {
             args.push("--state-dir".into());
             args.push(dir.clone().into_os_string());
         }
-        if let Some(format) = self.log_format {
+        if let Some(value) = self.log_format.and_then(|f| f.to_possible_value()) {
             args.push("--log-format".into());
-            args.push(
-                match format {
-                    LogFormatArg::Text => "text",
-                    LogFormatArg::Json => "json",
-                }
-                .into(),
-            );
+            args.push(value.get_name().into());
         }
         args
     }

@@ -170,6 +170,11 @@ fn log_cycle(result: &CycleResult) {
     }
 }
 
+/// Reports waiting in the spool (0 when it cannot be read: the next cycle will say why).
+fn spooled(config: &Config) -> usize {
+    spool_of(config).usage().map(|(n, _)| n).unwrap_or(0)
+}
+
 /// One cycle in this process, logged: collect and report, or only retry the spool.
 pub async fn cycle(config: &Config, kind: CycleKind) -> CycleSummary {
     let state = StateDir::new(&config.state_dir);
@@ -184,8 +189,7 @@ pub async fn cycle(config: &Config, kind: CycleKind) -> CycleSummary {
         }
         Err(error) => {
             tracing::error!(%error, "report cycle failed");
-            let n_spooled = spool_of(config).usage().map(|(n, _)| n).unwrap_or(0);
-            CycleSummary::failed(error.to_string(), n_spooled)
+            CycleSummary::failed(error.to_string(), spooled(config))
         }
     }
 }
@@ -199,8 +203,7 @@ async fn child_cycle(config: &Config, children: &ChildCycles, kind: CycleKind) -
         .unwrap_or_else(|error| Err(error.to_string()));
     ran.unwrap_or_else(|message| {
         tracing::error!(error = %message, "report cycle failed");
-        let n_spooled = spool_of(config).usage().map(|(n, _)| n).unwrap_or(0);
-        CycleSummary::failed(message, n_spooled)
+        CycleSummary::failed(message, spooled(config))
     })
 }
 

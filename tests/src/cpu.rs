@@ -21,15 +21,36 @@ pub fn cpu_seconds(pid: Option<u32>) -> io::Result<f64> {
     Ok(ticks as f64 / rustix::param::clock_ticks_per_second() as f64)
 }
 
-/// `utime + stime` (clock ticks) of one `/proc/<pid>/stat` line. The command name (field 2) is in
-/// parentheses and may itself hold spaces and parentheses, so fields are counted after the last `)`.
-pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+/// Field `n` (1-based, as in proc(5)) of one `/proc/<pid>/stat` line, from field 3 on. The command
+/// name (field 2) is in parentheses and may itself hold spaces and parentheses, so fields are counted
+/// after the last `)`.
+pub fn stat_field(stat: &str, n: usize) -> Option<&str> {
     let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace();
-    // After the name: state(3) ppid(4) ... utime is field 14, stime field 15.
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
+    after_name.split_whitespace().nth(n.checked_sub(3)?)
+}
+
+/// `utime + stime` (clock ticks, fields 14 and 15) of one `/proc/<pid>/stat` line.
+pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let utime: u64 = stat_field(stat, 14)?.parse().ok()?;
+    let stime: u64 = stat_field(stat, 15)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// The processes whose parent is `pid` (field 4 of each `/proc/<pid>/stat`).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| stat_field(&stat, 4)?.parse::<u32>().ok())
+                == Some(pid)
+        })
+        .collect()
 }
 
 /// CPU used by the simulator and, when its pid is known, the collector since [`CpuMeter::start`].
@@ -73,6 +94,13 @@ mod tests {
         let line = "5131 (cargo ) (x) S 1 5131 5131 0 -1 4194560 90520 1287713 0 3 1722 327 2651 433 20 0 4 0 \
                     4470512 106426368 22741 18446744073709551615 1 1 0 0 0 0 0 4096 1024 0 0 0 17 1 0 0 0 0 0";
         assert_eq!(parse_cpu_ticks(line), Some(1722 + 327));
+    }
+
+    #[test]
+    fn this_process_is_a_child_of_its_parent() {
+        let parent = rustix::process::getppid().map(|pid| pid.as_raw_nonzero().get() as u32);
+        let me = std::process::id();
+        assert!(children_of(parent.unwrap()).contains(&me));
     }
 
     #[test]

@@ -2,30 +2,11 @@
 //! cycle`), the daemon itself only scheduling. Observed from the outside: the report arrives, the
 //! daemon keeps no child between cycles, and SIGTERM stops it.
 
+use census_tests::cpu::children_of;
 use census_tests::{CollectorProcess, binary, describe, run_ok};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The processes whose parent is `pid` (from /proc/*/stat: field 4, after the parenthesised name).
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| {
-            std::fs::read_to_string(format!("/proc/{child}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let after = &stat[stat.rfind(')')? + 1..];
-                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
-                })
-                == Some(pid)
-        })
-        .collect()
-}
 
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
