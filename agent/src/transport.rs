@@ -158,32 +158,45 @@ impl HttpsClient {
     }
 
     pub async fn enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse, TransportError> {
-        self.post(PATH_ENROLL, request, false).await
+        self.post(PATH_ENROLL, request).await
     }
 
     pub async fn renew(&self, request: &RenewRequest) -> Result<RenewResponse, TransportError> {
-        self.post(PATH_RENEW, request, false).await
+        self.post(PATH_RENEW, request).await
     }
 
     async fn post<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         path: &str,
         body: &Req,
-        gzip: bool,
     ) -> Result<Resp, TransportError> {
-        let url = format!("{}{path}", self.base);
         let json =
             serde_json::to_vec(body).map_err(|error| TransportError::Setup(error.to_string()))?;
-        let mut request = self
+        self.post_encoded(path, Encoded::Plain(json)).await
+    }
+
+    /// Sends a report body already encoded by [`encode_report`]: the same request [`Transport::report`]
+    /// makes, for a caller that encoded it ahead of time (the fleet simulator prepares every simulated
+    /// machine's body before its clock starts, as each real agent encodes on its own machine).
+    pub async fn report_encoded(&self, gzipped: Vec<u8>) -> Result<ReportResponse, TransportError> {
+        self.post_encoded(PATH_REPORT, Encoded::Gzip(gzipped)).await
+    }
+
+    async fn post_encoded<Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Encoded,
+    ) -> Result<Resp, TransportError> {
+        let url = format!("{}{path}", self.base);
+        let request = self
             .client
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
-        request = if gzip {
-            request
+        let request = match body {
+            Encoded::Gzip(bytes) => request
                 .header(reqwest::header::CONTENT_ENCODING, "gzip")
-                .body(gzip_bytes(&json))
-        } else {
-            request.body(json)
+                .body(bytes),
+            Encoded::Plain(bytes) => request.body(bytes),
         };
         let response = request
             .send()
@@ -263,12 +276,25 @@ impl HttpsClient {
 impl Transport for HttpsClient {
     async fn check_in(&self, check_in: &CheckIn) -> Result<CheckInResponse, TransportError> {
         // Tiny, so not compressed: gzip's header would make it larger.
-        self.post(PATH_CHECKIN, check_in, false).await
+        self.post(PATH_CHECKIN, check_in).await
     }
 
     async fn report(&self, report: &Report) -> Result<ReportResponse, TransportError> {
-        self.post(PATH_REPORT, report, true).await
+        self.report_encoded(encode_report(report)?).await
     }
+}
+
+/// A request body as it goes on the wire.
+enum Encoded {
+    Plain(Vec<u8>),
+    Gzip(Vec<u8>),
+}
+
+/// A report body exactly as [`Transport::report`] sends it: JSON, gzip-compressed.
+pub fn encode_report(report: &Report) -> Result<Vec<u8>, TransportError> {
+    let json =
+        serde_json::to_vec(report).map_err(|error| TransportError::Setup(error.to_string()))?;
+    Ok(gzip_bytes(&json))
 }
 
 pub fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
@@ -370,5 +396,32 @@ mod tests {
             .read_to_string(&mut out)
             .unwrap();
         assert_eq!(out, "{\"a\":1}");
+    }
+
+    #[test]
+    fn an_encoded_report_is_the_report_as_gzipped_json() {
+        use census_shared::protocol::{PROTOCOL_VERSION, ReportBody, ReportHeader};
+        let mut inventory = census_shared::inventory::Inventory::default();
+        inventory.host.hostname = Some("web-01".into());
+        let report = Report {
+            protocol: PROTOCOL_VERSION,
+            header: ReportHeader {
+                epoch: 1,
+                seq: 7,
+                report_id: "r-7".into(),
+                hash: "0".repeat(64),
+                collected_at: "2026-11-27T00:00:00Z".into(),
+            },
+            body: ReportBody::Full {
+                inventory: Box::new(inventory),
+            },
+        };
+        let encoded = encode_report(&report).unwrap();
+        let decoded: Report =
+            serde_json::from_reader(flate2::read::GzDecoder::new(&encoded[..])).unwrap();
+        assert_eq!(
+            serde_json::to_value(&decoded).unwrap(),
+            serde_json::to_value(&report).unwrap()
+        );
     }
 }

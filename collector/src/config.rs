@@ -84,6 +84,7 @@ struct RawLimits {
     max_list_items: Option<usize>,
     max_connections: Option<usize>,
     max_concurrent_reports: Option<usize>,
+    report_queue_wait: Option<String>,
     request_timeout: Option<String>,
     handshake_timeout: Option<String>,
     min_free_disk_bytes: Option<u64>,
@@ -158,6 +159,11 @@ impl Config {
             raw.limits.request_timeout,
             defaults.request_timeout,
         );
+        let report_queue_wait = duration(
+            "limits.report_queue_wait",
+            raw.limits.report_queue_wait,
+            defaults.report_queue_wait,
+        );
         let handshake_timeout = duration(
             "limits.handshake_timeout",
             raw.limits.handshake_timeout,
@@ -198,6 +204,7 @@ impl Config {
                 .limits
                 .max_concurrent_reports
                 .unwrap_or(defaults.max_concurrent_reports),
+            report_queue_wait,
             request_timeout,
             tls_handshake_timeout: handshake_timeout,
             header_read_timeout: handshake_timeout,

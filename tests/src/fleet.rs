@@ -7,6 +7,12 @@
 //! once, oldest first, as agents draining their spools do). Each phase records latencies and errors;
 //! [`PhaseStats`] gives throughput and percentiles.
 //!
+//! Before a phase's clock starts, every simulated machine makes its change and prepares its report:
+//! content hash, and the body encoded as the agent encodes it (JSON, gzip), in full and as a delta
+//! ([`Prepared`]). A real agent does that work on its own machine; done inside the clock, on the cores
+//! the collector runs on, it made the simulator cost more CPU per report than the collector and the
+//! phase measure the simulator. The agent's own `deliver` still runs each delivery and picks the body.
+//!
 //! The fault tests drive single agents too: [`SimAgent::report_once`] is one delivery with its
 //! outcome, and [`SimAgent::bump`] makes a change whose version string identifies the report.
 
@@ -14,10 +20,16 @@ use census_agent::enroll::new_key_and_csr;
 use census_agent::reporter::{Delivery, deliver};
 use census_agent::spool::PendingReport;
 use census_agent::state::Acked;
-use census_agent::transport::{ClientOptions, HttpsClient};
+use census_agent::transport::{
+    ClientOptions, HttpsClient, Transport, TransportError, encode_report,
+};
+use census_shared::delta;
 use census_shared::hash::content_hash;
 use census_shared::inventory::{Inventory, Package, SCHEMA_VERSION};
-use census_shared::protocol::{EnrollRequest, ReportHeader};
+use census_shared::protocol::{
+    CheckIn, CheckInResponse, EnrollRequest, PROTOCOL_VERSION, Report, ReportBody, ReportHeader,
+    ReportResponse,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -44,6 +56,50 @@ pub struct FleetOptions {
     /// benchmark measures the collector rather than the advice (real agents honour Retry-After in
     /// full). [`DEFAULT_MAX_RETRY_WAIT`] unless a test needs otherwise.
     pub max_retry_wait: Duration,
+}
+
+/// A report made ready before its phase's clock starts: its coordinates and content hash, and its body
+/// encoded as the agent encodes it, in full and (when the collector is expected to hold a base) as a
+/// delta. The agent's own `deliver` still decides which to send; the encoding is only looked up.
+pub struct Prepared {
+    report: PendingReport,
+    full: Option<Vec<u8>>,
+    /// The base's hash and the encoded delta against it.
+    delta: Option<(String, Vec<u8>)>,
+}
+
+/// The agent's HTTPS transport, sending a [`Prepared`] body when the report `deliver` built is the one
+/// prepared (same report, same kind, same base), and encoding on the spot otherwise (a full report
+/// after a refused delta, a base the collector did not hold).
+struct PreparedTransport<'a> {
+    client: &'a HttpsClient,
+    prepared: &'a Prepared,
+}
+
+impl Transport for PreparedTransport<'_> {
+    async fn check_in(&self, check_in: &CheckIn) -> Result<CheckInResponse, TransportError> {
+        self.client.check_in(check_in).await
+    }
+
+    async fn report(&self, report: &Report) -> Result<ReportResponse, TransportError> {
+        let prepared = self.prepared;
+        let encoded = if report.header.report_id != prepared.report.header.report_id {
+            None
+        } else {
+            match &report.body {
+                ReportBody::Full { .. } => prepared.full.as_ref(),
+                ReportBody::Delta { base_hash, .. } => prepared
+                    .delta
+                    .as_ref()
+                    .filter(|(base, _)| base == base_hash)
+                    .map(|(_, encoded)| encoded),
+            }
+        };
+        match encoded {
+            Some(encoded) => self.client.report_encoded(encoded.clone()).await,
+            None => self.client.report(report).await,
+        }
+    }
 }
 
 /// See [`FleetOptions::max_retry_wait`].
@@ -303,20 +359,42 @@ pub async fn report_round(
     phase: &str,
     agents: Vec<SimAgent>,
     concurrency: usize,
-    change: impl Fn(&mut SimAgent) + Send + Sync + 'static,
+    change: impl Fn(&mut SimAgent),
+) -> (Vec<SimAgent>, PhaseStats) {
+    deliver_round(phase, prepare_round(agents, change), concurrency).await
+}
+
+/// The fleet with its next report prepared (see [`prepare_round`]).
+pub struct ReadyRound(Vec<(SimAgent, Prepared)>);
+
+/// The work before a round's clock starts: each machine makes its `change`, then hashes and encodes
+/// its report, as every real agent does on its own machine.
+pub fn prepare_round(agents: Vec<SimAgent>, change: impl Fn(&mut SimAgent)) -> ReadyRound {
+    let mut ready = Vec::with_capacity(agents.len());
+    for mut agent in agents {
+        change(&mut agent);
+        agent.seq += 1;
+        let prepared = agent.prepare(agent.seq, agent.acked.as_ref());
+        ready.push((agent, prepared));
+    }
+    ReadyRound(ready)
+}
+
+/// Delivers a prepared round, at most `concurrency` agents at a time; the phase's clock.
+pub async fn deliver_round(
+    phase: &str,
+    ready: ReadyRound,
+    concurrency: usize,
 ) -> (Vec<SimAgent>, PhaseStats) {
     let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
-    let change = Arc::new(change);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for mut agent in agents {
+    for (mut agent, prepared) in ready.0 {
         let semaphore = Arc::clone(&semaphore);
-        let change = Arc::clone(&change);
         tasks.spawn(async move {
-            change(&mut agent);
             let _permit = semaphore.acquire_owned().await.ok();
             let began = Instant::now();
-            let (outcome, throttled) = agent.report().await;
+            let (outcome, throttled) = agent.deliver_with_retries(&prepared, false).await;
             (
                 agent,
                 began.elapsed().as_secs_f64() * 1000.0,
@@ -356,19 +434,12 @@ const MAX_RETRIES: usize = 100;
 const BURST_MAX_RETRIES: usize = 2_000;
 
 impl SimAgent {
-    /// Delivers the current inventory, retrying on backpressure; returns the outcome and the retries.
-    async fn report(&mut self) -> (Outcome, Throttles) {
-        self.seq += 1;
-        let report = self.pending(self.seq);
-        self.deliver_with_retries(&report, false).await
-    }
-
     /// Delivers `report`, retrying (the same report, as an agent retries its spool) after 429/503 and,
     /// in a `burst`, after transient failures too; at most [`MAX_RETRIES`] times each
     /// ([`BURST_MAX_RETRIES`] in a burst).
     async fn deliver_with_retries(
         &mut self,
-        report: &PendingReport,
+        report: &Prepared,
         burst: bool,
     ) -> (Outcome, Throttles) {
         let max_retries = if burst {
@@ -407,13 +478,14 @@ impl SimAgent {
     /// code; `Err(retry_after)` when the collector asked to come back later (429/503).
     pub async fn report_once(&mut self) -> Result<Outcome, Option<Duration>> {
         self.seq += 1;
-        let report = self.pending(self.seq);
+        let report = self.prepare(self.seq, self.acked.as_ref());
         self.deliver(&report).await
     }
 
-    /// The current inventory as a report with coordinates `seq`.
-    fn pending(&self, seq: u64) -> PendingReport {
-        PendingReport {
+    /// The current inventory as a report with coordinates `seq`, hashed and encoded ahead of its
+    /// delivery: in full, and as a delta against `base` (what the collector is expected to hold).
+    fn prepare(&self, seq: u64, base: Option<&Acked>) -> Prepared {
+        let report = PendingReport {
             header: ReportHeader {
                 epoch: 1,
                 seq,
@@ -422,12 +494,40 @@ impl SimAgent {
                 collected_at: self.inventory.collected_at.clone(),
             },
             inventory: self.inventory.clone(),
+        };
+        let encode = |body: ReportBody| {
+            encode_report(&Report {
+                protocol: PROTOCOL_VERSION,
+                header: report.header.clone(),
+                body,
+            })
+            .ok()
+        };
+        let full = encode(ReportBody::Full {
+            inventory: Box::new(report.inventory.clone()),
+        });
+        let delta = base.and_then(|base| {
+            let body = ReportBody::Delta {
+                base_hash: base.hash.clone(),
+                delta: delta::diff(&base.inventory, &report.inventory),
+            };
+            Some((base.hash.clone(), encode(body)?))
+        });
+        Prepared {
+            report,
+            full,
+            delta,
         }
     }
 
-    async fn deliver(&mut self, report: &PendingReport) -> Result<Outcome, Option<Duration>> {
+    async fn deliver(&mut self, prepared: &Prepared) -> Result<Outcome, Option<Duration>> {
+        let report = &prepared.report;
+        let transport = PreparedTransport {
+            client: &self.client,
+            prepared,
+        };
         Ok(
-            match deliver(&self.client, report, self.acked.as_ref()).await {
+            match deliver(&transport, report, self.acked.as_ref()).await {
                 Delivery::Applied { hash, delta } => {
                     self.acked = Some(Acked {
                         hash,
@@ -508,18 +608,52 @@ pub async fn outage_burst(
     upgrades: usize,
     concurrency: usize,
 ) -> (Vec<SimAgent>, PhaseStats) {
-    let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
+    deliver_burst(
+        prepare_burst(agents, queued_per_agent, upgrades),
+        concurrency,
+    )
+    .await
+}
+
+/// The fleet with the reports it queued during an outage (see [`prepare_burst`]).
+pub struct ReadyBurst(Vec<(SimAgent, Vec<Prepared>)>);
+
+/// The work before the burst's clock starts: each agent queues `queued_per_agent` reports of
+/// `upgrades` package upgrades each, hashed and encoded.
+pub fn prepare_burst(
+    agents: Vec<SimAgent>,
+    queued_per_agent: usize,
+    upgrades: usize,
+) -> ReadyBurst {
+    let mut ready = Vec::with_capacity(agents.len());
     for mut agent in agents {
-        let semaphore = Arc::clone(&semaphore);
-        // Spooled during the outage: each report a complete snapshot with its own coordinates.
-        let mut queue = Vec::with_capacity(queued_per_agent);
+        // Spooled during the outage: each report a complete snapshot with its own coordinates, encoded
+        // as a delta against the one before it (what the collector holds once that one is delivered).
+        let mut queue: Vec<Prepared> = Vec::with_capacity(queued_per_agent);
         for _ in 0..queued_per_agent {
             agent.upgrade_packages(upgrades);
             agent.seq += 1;
-            queue.push(agent.pending(agent.seq));
+            let base = match queue.last() {
+                Some(previous) => Some(Acked {
+                    hash: previous.report.header.hash.clone(),
+                    inventory: previous.report.inventory.clone(),
+                }),
+                None => agent.acked.clone(),
+            };
+            queue.push(agent.prepare(agent.seq, base.as_ref()));
         }
+        ready.push((agent, queue));
+    }
+    ReadyBurst(ready)
+}
+
+/// Delivers every agent's queue, `concurrency` agents at once; the burst's clock.
+pub async fn deliver_burst(ready: ReadyBurst, concurrency: usize) -> (Vec<SimAgent>, PhaseStats) {
+    let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (mut agent, queue) in ready.0 {
+        let semaphore = Arc::clone(&semaphore);
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await.ok();
             let mut results = Vec::with_capacity(queue.len());
@@ -571,8 +705,6 @@ pub async fn checkin_load(
     agents: Vec<SimAgent>,
     duration: Duration,
 ) -> (Vec<SimAgent>, PhaseStats) {
-    use census_agent::transport::Transport;
-    use census_shared::protocol::{CheckIn, CheckInResponse, PROTOCOL_VERSION};
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = tokio::task::JoinSet::new();

@@ -279,17 +279,20 @@ async fn report_agent(
     body: Body,
 ) -> Result<Json<ReportResponse>, ApiError> {
     // Taken before reading the body: the permit bounds the memory and CPU reports hold at once. It is
-    // released before the durability wait, so that many reports share one flush (group commit).
-    let permit = state
-        .report_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| {
-            ApiError::new(
-                error_code::RATE_LIMITED,
-                "the collector is busy with other reports; retry after the delay in Retry-After",
-            )
-        })?;
+    // released before the durability wait, so that many reports share one flush (group commit). A
+    // report waits a moment for a slot (its body still unread, in the kernel's buffers) before it is
+    // turned away.
+    let busy = || {
+        ApiError::new(
+            error_code::RATE_LIMITED,
+            "the collector is busy with other reports; retry after the delay in Retry-After",
+        )
+    };
+    let slot = state.report_slots.clone().acquire_owned();
+    let permit = tokio::time::timeout(state.limits.report_queue_wait, slot)
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
     let encoding = check_headers(&headers)?;
     let bytes = read_limited(&headers, body, state.limits.max_body_bytes).await?;
     let (ingest, limits) = (state.ingest.clone(), state.limits);
@@ -487,10 +490,27 @@ mod tests {
     async fn a_saturated_collector_answers_429_with_retry_after() {
         let (mut state, certificate) = enrolled(Arc::new(MemoryStore::new()));
         state.report_slots = Arc::new(tokio::sync::Semaphore::new(0));
+        state.limits.report_queue_wait = Duration::from_millis(50);
         let response = send_report(state.clone(), certificate.clone()).await;
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(response.headers().contains_key(header::RETRY_AFTER));
         state.report_slots = Arc::new(tokio::sync::Semaphore::new(1));
+        assert_eq!(
+            send_report(state, certificate).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn a_report_waits_for_a_slot_freed_within_the_queue_wait() {
+        let (mut state, certificate) = enrolled(Arc::new(MemoryStore::new()));
+        let slots = Arc::new(tokio::sync::Semaphore::new(0));
+        state.report_slots = Arc::clone(&slots);
+        state.limits.report_queue_wait = Duration::from_secs(30);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            slots.add_permits(1);
+        });
         assert_eq!(
             send_report(state, certificate).await.status(),
             StatusCode::OK

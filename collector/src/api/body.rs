@@ -42,6 +42,10 @@ pub const DEFAULT_MAX_LIST_ITEMS: usize = 10_000;
 /// Reports being decoded and applied at once; more are told to retry (429), which keeps memory bounded
 /// (each may hold up to `max_decoded_bytes`) and leaves the 2-core budget to the rest of the collector.
 pub const DEFAULT_MAX_CONCURRENT_REPORTS: usize = 8;
+/// How long a report waits for one of those slots before it is answered 429: long enough that a
+/// momentary excess queues (a retry costs the agent its whole Retry-After), short enough that a herd
+/// is told to come back later instead of holding its connections.
+pub const DEFAULT_REPORT_QUEUE_WAIT: Duration = Duration::from_millis(500);
 /// Whole request, body read included: a slow client cannot hold a slot for ever.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// TLS handshake (and the first byte before it).
@@ -66,6 +70,7 @@ pub struct Limits {
     pub max_packages: usize,
     pub max_list_items: usize,
     pub max_concurrent_reports: usize,
+    pub report_queue_wait: Duration,
     pub request_timeout: Duration,
     pub tls_handshake_timeout: Duration,
     pub header_read_timeout: Duration,
@@ -85,6 +90,7 @@ impl Default for Limits {
             max_packages: DEFAULT_MAX_PACKAGES,
             max_list_items: DEFAULT_MAX_LIST_ITEMS,
             max_concurrent_reports: DEFAULT_MAX_CONCURRENT_REPORTS,
+            report_queue_wait: DEFAULT_REPORT_QUEUE_WAIT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,

@@ -90,43 +90,47 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut phases: Vec<PhaseStats> = Vec::new();
     let pid = args.collector_pid;
+    // Started again after each phase's preparation (hashing, encoding), so that CPU per request is
+    // what the deliveries cost.
     let mut meter = CpuMeter::start(pid);
-    let mut record = |mut phase: PhaseStats, phases: &mut Vec<PhaseStats>| {
+    let mut record = |mut phase: PhaseStats, meter: &CpuMeter| {
         (phase.collector_cpu_ms, phase.simulator_cpu_ms) = meter.per_request(phase.requests);
         phases.push(phase);
-        meter = CpuMeter::start(pid);
     };
     let (agents, enroll) = fleet::enroll_fleet(&options).await;
-    record(enroll, &mut phases);
-    let (mut agents, full) =
-        fleet::report_round("full report", agents, options.concurrency, |_| {}).await;
-    record(full, &mut phases);
+    record(enroll, &meter);
+    let ready = fleet::prepare_round(agents, |_| {});
+    meter = CpuMeter::start(pid);
+    let (mut agents, full) = fleet::deliver_round("full report", ready, options.concurrency).await;
+    record(full, &meter);
     for _ in 0..args.checkin_rounds {
+        let ready = fleet::prepare_round(agents, |_| {});
+        meter = CpuMeter::start(pid);
         let (next, checkin) =
-            fleet::report_round("unchanged check-in", agents, options.concurrency, |_| {}).await;
+            fleet::deliver_round("unchanged check-in", ready, options.concurrency).await;
         agents = next;
-        record(checkin, &mut phases);
+        record(checkin, &meter);
     }
     if args.checkin_seconds > 0 {
+        meter = CpuMeter::start(pid);
         let (next, load) =
             fleet::checkin_load(agents, std::time::Duration::from_secs(args.checkin_seconds)).await;
         agents = next;
-        record(load, &mut phases);
+        record(load, &meter);
     }
     let upgrades = options.upgrades;
-    let (agents, upgrade) = fleet::report_round(
-        "after upgrades",
-        agents,
-        options.concurrency,
-        move |agent| agent.upgrade_packages(upgrades),
-    )
-    .await;
-    record(upgrade, &mut phases);
+    let ready = fleet::prepare_round(agents, |agent| agent.upgrade_packages(upgrades));
+    meter = CpuMeter::start(pid);
+    let (agents, upgrade) =
+        fleet::deliver_round("after upgrades", ready, options.concurrency).await;
+    record(upgrade, &meter);
     if args.outage_reports > 0 {
         // Every agent at once, whatever --concurrency says: that is what a restart meets.
         let n_agents = agents.len();
-        let (_, burst) = fleet::outage_burst(agents, args.outage_reports, upgrades, n_agents).await;
-        record(burst, &mut phases);
+        let ready = fleet::prepare_burst(agents, args.outage_reports, upgrades);
+        meter = CpuMeter::start(pid);
+        let (_, burst) = fleet::deliver_burst(ready, n_agents).await;
+        record(burst, &meter);
     }
 
     if args.json {
