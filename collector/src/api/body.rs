@@ -276,9 +276,32 @@ impl<'a> JsonShape<'a> {
         }
     }
 
+    fn string_too_long(&self) -> String {
+        format!(
+            "a JSON string is longer than {} bytes (the limit)",
+            self.limits.max_string_bytes
+        )
+    }
+
     /// Scans the next piece of the text; the first limit broken is the error.
     pub fn feed(&mut self, piece: &[u8]) -> Result<(), String> {
-        for &byte in piece {
+        let mut at = 0;
+        while at < piece.len() {
+            if let (Some(length), Escape::None) = (self.string.as_mut(), self.escape) {
+                // Most of a report is string content: jump to its next quote or backslash.
+                let rest = &piece[at..];
+                let plain = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                *length += plain;
+                if *length > self.limits.max_string_bytes {
+                    return Err(self.string_too_long());
+                }
+                at += plain;
+                if at == piece.len() {
+                    break;
+                }
+            }
+            let byte = piece[at];
+            at += 1;
             if let Some(length) = self.string.as_mut() {
                 match self.escape {
                     Escape::None if byte == b'"' => {
@@ -316,10 +339,7 @@ impl<'a> JsonShape<'a> {
                 }
                 *length += 1;
                 if *length > self.limits.max_string_bytes {
-                    return Err(format!(
-                        "a JSON string is longer than {} bytes (the limit)",
-                        self.limits.max_string_bytes
-                    ));
+                    return Err(self.string_too_long());
                 }
                 continue;
             }
@@ -443,6 +463,8 @@ mod tests {
             r#"{"a":"x\u0000y"}"#,
             r#"{"a":"\\u0000"}"#,
             r#"[[[["x"]]]]"#,
+            r#"{"a":"123456789"}"#,
+            r#"{"a":"1234567\n","b":"12345678"}"#,
         ];
         let limits = small_limits();
         for sample in samples {
