@@ -218,7 +218,7 @@ pub struct PackageIndex {
     /// Per package record id, the sorted CI numbers holding it. u32 halves the memory of u64 numbers;
     /// CI numbers are far below 4 billion.
     postings: Vec<Vec<u32>>,
-    /// Package name to the record ids with that name.
+    /// Package name, ASCII-lowercased (queries ignore its case), to the record ids with that name.
     by_name: HashMap<String, Vec<u32>>,
 }
 
@@ -228,7 +228,7 @@ impl PackageIndex {
         if self.postings.len() <= id as usize {
             self.postings.resize_with(id as usize + 1, Vec::new);
         }
-        let ids = self.by_name.entry(name.to_string()).or_default();
+        let ids = self.by_name.entry(name.to_ascii_lowercase()).or_default();
         if !ids.contains(&id) {
             ids.push(id);
         }
@@ -264,8 +264,10 @@ impl PackageIndex {
         record: impl Fn(u32) -> Option<Package>,
     ) -> Vec<PackagePosting> {
         let mut postings = Vec::new();
-        for id in self.by_name.get(name).into_iter().flatten() {
-            let Some(package) = record(*id) else { continue };
+        for id in self.records_named_ignoring_case(name) {
+            let Some(package) = record(*id).filter(|package| package.name == name) else {
+                continue;
+            };
             for ci in self.postings.get(*id as usize).into_iter().flatten() {
                 postings.push(PackagePosting {
                     ci: CiNum::from(*ci),
@@ -277,6 +279,14 @@ impl PackageIndex {
         }
         postings.sort_by(|a, b| (a.ci, &a.version).cmp(&(b.ci, &b.version)));
         postings
+    }
+
+    /// The ids of the records whose name equals `name` ignoring ASCII case: what `package:NAME`
+    /// judges, instead of every record the CMDB ever saw.
+    pub fn records_named_ignoring_case(&self, name: &str) -> &[u32] {
+        self.by_name
+            .get(&name.to_ascii_lowercase())
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The sorted CI numbers holding record `id`.
@@ -354,6 +364,18 @@ mod tests {
             .collect();
         assert_eq!(found, [(1, "3.0.1".to_string()), (2, "3.0.0".to_string())]);
         assert!(index.named("curl", record).is_empty());
+        assert!(index.named("OpenSSL", record).is_empty(), "named() is exact");
         assert_eq!(index.n_postings(), 2);
+    }
+
+    #[test]
+    fn records_are_found_by_name_ignoring_case() {
+        let mut index = PackageIndex::default();
+        index.add_record(0, "openssl");
+        index.add_record(1, "OpenSSL");
+        index.add_record(2, "curl");
+        assert_eq!(index.records_named_ignoring_case("OPENSSL"), [0, 1]);
+        assert_eq!(index.records_named_ignoring_case("curl"), [2]);
+        assert!(index.records_named_ignoring_case("wget").is_empty());
     }
 }
