@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds census-agent and census-collector .deb packages from already-built binaries, with dpkg-deb
+# Builds census-agent, census-collector and census-cli .deb packages from already-built binaries, with dpkg-deb
 # alone (no cargo-deb to download or compile).
 #
-#   cargo build --release -p census-agent -p census-collector
+#   cargo build --release -p census-agent -p census-collector -p census-cli -p census-tests
 #   packaging/build-deb.sh [--profile release|dev] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,27 +32,44 @@ trap 'rm -rf "$man"' EXIT
 arch=$(dpkg --print-architecture)
 mkdir -p "$out"
 
-# package NAME DESCRIPTION DEPENDS CONFIG
+# package NAME DESCRIPTION DEPENDS CONFIG [BINARY]: CONFIG "-" for a package without configuration file,
+# systemd unit or maintainer scripts (the CLI); BINARY defaults to NAME.
 package() {
-  local name="$1" description="$2" depends="$3" config="$4"
-  local binary="$bindir/$name"
+  local name="$1" description="$2" depends="$3" config="$4" program="${5:-$1}"
+  local binary="$bindir/$program"
   [ -x "$binary" ] || { echo "$binary is missing: build it first (cargo build --$profile -p $name)" >&2; exit 1; }
   local stage; stage=$(mktemp -d)
   chmod 0755 "$stage"
-  install -D -m 0755 "$binary" "$stage/usr/bin/$name"
-  install -D -m 0644 "config/$config" "$stage/etc/$name/$config"
-  install -D -m 0644 "packaging/$name.service" "$stage/lib/systemd/system/$name.service"
+  install -D -m 0755 "$binary" "$stage/usr/bin/$program"
+  if [ "$config" != - ]; then
+    install -D -m 0644 "config/$config" "$stage/etc/$name/$config"
+    install -D -m 0644 "packaging/$name.service" "$stage/lib/systemd/system/$name.service"
+    install -D -m 0644 docs/deployment.md "$stage/usr/share/doc/$name/README.Debian"
+  fi
   install -D -m 0644 packaging/copyright "$stage/usr/share/doc/$name/copyright"
-  install -D -m 0644 docs/deployment.md "$stage/usr/share/doc/$name/README.Debian"
   mkdir -p "$stage/usr/share/man/man1"
-  for page in "$man/$name".1 "$man/$name"-*.1; do
+  for page in "$man/$program".1 "$man/$program"-*.1; do
+    # census-*.1 would also catch census-agent-*.1 and census-collector-*.1: each page goes with its program.
+    case "$program:$(basename "$page")" in
+      census:census-agent*|census:census-collector*) continue ;;
+    esac
     [ -e "$page" ] && gzip -9n -c "$page" > "$stage/usr/share/man/man1/$(basename "$page").gz"
   done
+  if [ "$program" = census ]; then
+    # Shell completions, from the CLI itself, where each shell looks for packaged ones.
+    install -d "$stage/usr/share/bash-completion/completions" "$stage/usr/share/zsh/vendor-completions" \
+      "$stage/usr/share/fish/vendor_completions.d"
+    "$binary" completions bash > "$stage/usr/share/bash-completion/completions/census"
+    "$binary" completions zsh > "$stage/usr/share/zsh/vendor-completions/_census"
+    "$binary" completions fish > "$stage/usr/share/fish/vendor_completions.d/census.fish"
+  fi
   printf '%s (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- Census developers <census@example.invalid>  %s\n' \
     "$name" "$version" "$version" "$(date -R -u -d @0)" | gzip -9n > "$stage/usr/share/doc/$name/changelog.Debian.gz"
   mkdir -p "$stage/DEBIAN"
-  install -m 0755 "packaging/debian/$name/postinst" "packaging/debian/$name/prerm" "packaging/debian/$name/postrm" "$stage/DEBIAN/"
-  echo "/etc/$name/$config" > "$stage/DEBIAN/conffiles"
+  if [ "$config" != - ]; then
+    install -m 0755 "packaging/debian/$name/postinst" "packaging/debian/$name/prerm" "packaging/debian/$name/postrm" "$stage/DEBIAN/"
+    echo "/etc/$name/$config" > "$stage/DEBIAN/conffiles"
+  fi
   local size; size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
   cat > "$stage/DEBIAN/control" <<CONTROL
 Package: $name
@@ -79,3 +96,7 @@ package census-collector "Census collector and CMDB
  Receives inventories from Census agents over mutual TLS, reconciles them into one configuration
  item per machine, keeps the history of every change and links CIs to incidents and changes." \
   "libc6, adduser, passwd" collector.toml
+package census-cli "Census command-line client
+ The census command: asset search and history, incidents, changes and impact from a Census
+ collector's API, as tables, JSON or CSV, with man pages and bash, zsh and fish completions." \
+  "libc6" - census
