@@ -9,6 +9,8 @@
 //! cargo bench -p census-collector --bench cmdb_scale -- --cis 100000 --packages 500 --threads 2
 //! cargo bench -p census-collector --bench cmdb_scale -- --cis 2000 --packages 500 --rounds 40
 //! ```
+//! `--db PATH` writes into that sled database and keeps it (BENCHMARKS.md measures `census-collector
+//! serve` over a 100,000-CI database made this way).
 //! `--rounds N` sends N rounds of changed reports (three more package upgrades each) to every CI and
 //! reports the bytes per history entry from the slope between round 1 and round N, logical (keys and
 //! values) and on disk (the sled directory after a flush). sled reclaims rewritten pages lazily, and a
@@ -40,6 +42,9 @@ struct Options {
     queries: usize,
     /// Rounds of changed reports sent to every CI (each three more package upgrades).
     rounds: usize,
+    /// `--db PATH`: write into this sled database and keep it (e.g. the `db` of a data directory made
+    /// by `census-collector init`, to measure `serve` over it); a temporary one otherwise.
+    db: Option<std::path::PathBuf>,
 }
 
 fn options() -> Options {
@@ -49,6 +54,7 @@ fn options() -> Options {
         threads: 2,
         queries: 200,
         rounds: 1,
+        db: None,
     };
     let args: Vec<String> = std::env::args().collect();
     // `cargo test --benches` passes no options: a quick run that only proves the bench still works.
@@ -60,6 +66,7 @@ fn options() -> Options {
             queries: 5,
             // Two rounds, so the per-history-entry slope is computed (and cannot rot) too.
             rounds: 2,
+            db: None,
         };
     }
     let value = |name: &str| {
@@ -83,6 +90,11 @@ fn options() -> Options {
     if let Some(rounds) = value("--rounds") {
         options.rounds = rounds.max(1);
     }
+    options.db = args
+        .iter()
+        .position(|arg| arg == "--db")
+        .and_then(|at| args.get(at + 1))
+        .map(std::path::PathBuf::from);
     options
 }
 
@@ -350,7 +362,7 @@ fn history_slope(first: &Snapshot, last: &Snapshot) {
 fn main() {
     let options = options();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("db");
+    let path = options.db.clone().unwrap_or_else(|| dir.path().join("db"));
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&path).expect("sled opens"));
     let cmdb = Arc::new(Cmdb::open(Arc::clone(&store), CmdbConfig::default()).expect("cmdb"));
     let ingest = Ingest::with_cmdb(Arc::clone(&store), Arc::clone(&cmdb));
