@@ -153,6 +153,14 @@ pub enum UserCommand {
         /// The user's name.
         name: String,
     },
+    /// Change a user's role; every token they hold takes the new role at once.
+    SetRole {
+        /// The user's name.
+        name: String,
+        /// admin, asset_manager, service_desk, auditor or approver (see docs/itsm.md, "Roles").
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+    },
 }
 
 #[derive(Debug, Args)]

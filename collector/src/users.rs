@@ -9,9 +9,10 @@
 //! committed in one batch with its entry in the audit log ([`crate::itsm::audit`]): the log never
 //! claims a write that did not happen nor misses one that did. Secrets are never stored nor audited.
 //!
-//! Limitations: a user's role is fixed at creation (create a new user to change it); tokens created
-//! before user records existed (the `admin` token written by `init`, for one) belong to a name with no
-//! record and keep working until revoked.
+//! Changing a user's role ([`set_role`]) changes it on every token they hold in the same batch, so a
+//! demoted user's tokens lose the old rights at once. Limitation: tokens created before user records
+//! existed (the `admin` token written by `init`, for one) belong to a name with no record and keep
+//! their role until revoked.
 
 use crate::auth::{self, AuthError, Role, SPACE_API_TOKENS, TokenRecord};
 use crate::itsm::{self, Actor, ItsmError, audit};
@@ -82,6 +83,20 @@ pub struct DisabledUser {
     pub revoked_tokens: Vec<String>,
 }
 
+/// A change to a user (the body of `PATCH /api/v1/users/{name}`): only the role, for now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub role: Role,
+}
+
+/// A user whose role changed, and the ids of the tokens that took the new role with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleChanged {
+    pub user: UserRecord,
+    pub updated_tokens: Vec<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
     #[error(
@@ -94,6 +109,8 @@ pub enum UserError {
     NoSuchUser(String),
     #[error("user '{0}' is disabled and cannot get new tokens")]
     Disabled(String),
+    #[error("you cannot change your own role ('{0}'); ask another administrator")]
+    OwnRole(String),
     #[error("{field} is longer than {TEXT_MAX} characters; shorten it")]
     TooLong { field: &'static str },
     #[error("the token lifetime must be between 1 second and {} days", MAX_TOKEN_TTL.as_secs() / 86_400)]
@@ -240,6 +257,47 @@ pub fn disable_user(
     Ok(DisabledUser {
         user,
         revoked_tokens,
+    })
+}
+
+/// Gives user `name` the role `change.role`, on the record and on every token they hold (revoked ones
+/// too, so that no record says otherwise), in one audited batch. An administrator cannot change their
+/// own role: demoting oneself by mistake would leave no one able to undo it.
+pub fn set_role(
+    store: &dyn Store,
+    name: &str,
+    change: UserChange,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<RoleChanged> {
+    if actor.name == name {
+        return Err(UserError::OwnRole(name.to_string()));
+    }
+    let _guard = itsm::write_lock();
+    let mut user = get_user(store, name)?.ok_or_else(|| UserError::NoSuchUser(name.to_string()))?;
+    let before = user.role;
+    user.role = change.role;
+    let mut batch = Batch::new();
+    let mut updated_tokens = Vec::new();
+    for entry in auth::token_entries(store) {
+        let (key, mut token) = entry?;
+        if token.user == user.name && token.role != user.role {
+            token.role = user.role;
+            batch.put(SPACE_API_TOKENS, key, auth::encode(&token)?);
+            updated_tokens.push(token.id);
+        }
+    }
+    stage_user(&mut batch, &user)?;
+    let detail = format!(
+        "role {} -> {}; {} token(s) updated",
+        role_name(before),
+        role_name(user.role),
+        updated_tokens.len()
+    );
+    commit_audited(store, batch, actor, &user.name, "user.role", detail, now)?;
+    Ok(RoleChanged {
+        user,
+        updated_tokens,
     })
 }
 
@@ -412,6 +470,66 @@ mod tests {
                 "token.create user:alice",
                 "user.create user:alice"
             ]
+        );
+    }
+
+    #[test]
+    fn a_role_change_reaches_every_token_of_the_user_and_is_audited() {
+        let store = MemoryStore::new();
+        let now = OffsetDateTime::now_utc();
+        add_user(&store, new_user("alice", Role::Admin), &admin(), now).unwrap();
+        add_user(&store, new_user("bob", Role::Admin), &admin(), now).unwrap();
+        let alice = create_token(&store, token_for("alice", None), &admin(), now).unwrap();
+        let bob = create_token(&store, token_for("bob", None), &admin(), now).unwrap();
+        let changed = set_role(
+            &store,
+            "alice",
+            UserChange {
+                role: Role::Auditor,
+            },
+            &admin(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(changed.user.role, Role::Auditor);
+        assert_eq!(changed.updated_tokens, [alice.token.id]);
+        assert_eq!(
+            get_user(&store, "alice").unwrap().unwrap().role,
+            Role::Auditor
+        );
+        let caller = auth::authenticate(&store, &alice.secret).unwrap();
+        assert_eq!(
+            caller.role,
+            Role::Auditor,
+            "the old token lost its admin rights"
+        );
+        assert_eq!(
+            auth::authenticate(&store, &bob.secret).unwrap().role,
+            Role::Admin
+        );
+        let entries = audit_list(&store, &AuditFilter::default(), None, 50).unwrap();
+        assert!(
+            entries.items.iter().any(|entry| entry.action == "user.role"
+                && entry.detail.as_deref() == Some("role admin -> auditor; 1 token(s) updated")),
+            "{entries:?}"
+        );
+    }
+
+    #[test]
+    fn an_admin_cannot_change_their_own_role_and_unknown_users_are_named() {
+        let store = MemoryStore::new();
+        let now = OffsetDateTime::now_utc();
+        add_user(&store, new_user("root", Role::Admin), &admin(), now).unwrap();
+        let change = UserChange {
+            role: Role::Auditor,
+        };
+        let own = set_role(&store, "root", change.clone(), &admin(), now).unwrap_err();
+        assert!(matches!(own, UserError::OwnRole(_)), "{own}");
+        assert_eq!(get_user(&store, "root").unwrap().unwrap().role, Role::Admin);
+        let unknown = set_role(&store, "nobody", change, &admin(), now).unwrap_err();
+        assert!(
+            unknown.to_string().contains("'nobody' does not exist"),
+            "{unknown}"
         );
     }
 

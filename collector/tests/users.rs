@@ -171,6 +171,18 @@ async fn users_and_tokens_are_managed_with_the_collector_stopped_and_running() {
         "{}",
         refused.stderr
     );
+    let out = cli(&data_dir, &["user", "add", "carol", "--role", "auditor"]).await;
+    assert!(out.contains("created"), "{out}");
+    let out = cli(
+        &data_dir,
+        &["user", "set-role", "carol", "--role", "asset_manager"],
+    )
+    .await;
+    assert!(
+        out.contains("User carol now has role asset_manager; 0 token(s) updated")
+            && out.contains("collector is stopped"),
+        "{out}"
+    );
     assert_stored_hashed(&data_dir, &[&alice]);
 
     // Running: the database is locked by the server, so the same commands go through its admin API.
@@ -184,6 +196,24 @@ async fn users_and_tokens_are_managed_with_the_collector_stopped_and_running() {
     );
     let (status, answer) = http.get(&alice, "/api/v1/users").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, answer) = http.get(&alice, "/api/v1/audit").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "service_desk: {answer}");
+    let out = cli(
+        &data_dir,
+        &["user", "set-role", "alice", "--role", "auditor"],
+    )
+    .await;
+    assert!(
+        out.contains("User alice now has role auditor; 1 token(s) updated")
+            && out.contains("collector is running"),
+        "{out}"
+    );
+    let (status, answer) = http.get(&alice, "/api/v1/audit").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the same token now reads the audit log: {answer}"
+    );
 
     let out = cli(&data_dir, &["user", "add", "bob", "--role", "auditor"]).await;
     assert!(out.contains("collector is running"), "{out}");
@@ -238,7 +268,11 @@ async fn users_and_tokens_are_managed_with_the_collector_stopped_and_running() {
         .collect();
     assert_eq!(
         states,
-        [("alice".to_string(), false), ("bob".to_string(), true)]
+        [
+            ("alice".to_string(), false),
+            ("bob".to_string(), true),
+            ("carol".to_string(), false)
+        ]
     );
     let listed = cli(&data_dir, &["token", "list", "--user", "alice", "--json"]).await;
     assert!(!listed.contains(&alice), "token list never shows a secret");
@@ -253,32 +287,42 @@ async fn users_and_tokens_are_managed_with_the_collector_stopped_and_running() {
     );
 
     // Both ways are audited: directly as the local administrator, remotely as the admin token's user.
-    let (status, audit) = http
-        .get(&admin_token, "/api/v1/audit?action=user.create")
-        .await;
-    assert_eq!(status, StatusCode::OK, "{audit}");
-    let who: Vec<(String, String, String)> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| {
-            let text = |key: &str| entry[key].as_str().unwrap().to_string();
-            (text("record"), text("actor"), text("source"))
-        })
-        .collect();
+    let audited = |action: &'static str| {
+        let http = &http;
+        let admin_token = &admin_token;
+        async move {
+            let path = format!("/api/v1/audit?action={action}");
+            let (status, audit) = http.get(admin_token, &path).await;
+            assert_eq!(status, StatusCode::OK, "{audit}");
+            audit["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|entry| {
+                    let text = |key: &str| entry[key].as_str().unwrap().to_string();
+                    format!(
+                        "{} by {} from {}",
+                        text("record"),
+                        text("actor"),
+                        text("source")
+                    )
+                })
+                .collect::<Vec<String>>()
+        }
+    };
     assert_eq!(
-        who,
+        audited("user.create").await,
         [
-            (
-                "user:bob".to_string(),
-                "admin".to_string(),
-                "127.0.0.1".to_string()
-            ),
-            (
-                "user:alice".to_string(),
-                "local-admin".to_string(),
-                "local".to_string()
-            ),
+            "user:bob by admin from 127.0.0.1",
+            "user:carol by local-admin from local",
+            "user:alice by local-admin from local",
+        ]
+    );
+    assert_eq!(
+        audited("user.role").await,
+        [
+            "user:alice by admin from 127.0.0.1",
+            "user:carol by local-admin from local",
         ]
     );
     server.shutdown().await;

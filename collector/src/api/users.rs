@@ -8,12 +8,15 @@ use super::error::{ApiError, CONFLICT, INVALID_REQUEST};
 use super::itsm::{Who, json_body, now, path_id, query};
 use super::{ApiState, blocking};
 use crate::auth::{Role, TokenRecord};
-use crate::users::{self, CreatedToken, DisabledUser, NewToken, NewUser, UserError, UserRecord};
+use crate::users::{
+    self, CreatedToken, DisabledUser, NewToken, NewUser, RoleChanged, UserChange, UserError,
+    UserRecord,
+};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -21,6 +24,7 @@ use serde::Deserialize;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/users", get(list_users).post(add_user))
+        .route("/api/v1/users/{name}", patch(change_user))
         .route("/api/v1/users/{name}/disable", post(disable_user))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", delete(revoke_token))
@@ -38,7 +42,9 @@ impl From<UserError> for ApiError {
             UserError::NoSuchUser(_) | UserError::NoSuchToken(_) => {
                 Self::not_found(error.to_string())
             }
-            UserError::Exists(_) | UserError::Disabled(_) => Self::new(CONFLICT, error.to_string()),
+            UserError::Exists(_) | UserError::Disabled(_) | UserError::OwnRole(_) => {
+                Self::new(CONFLICT, error.to_string())
+            }
             UserError::InvalidName(_) | UserError::TooLong { .. } | UserError::InvalidTtl => {
                 Self::new(INVALID_REQUEST, error.to_string())
             }
@@ -101,6 +107,27 @@ pub async fn disable_user(
     state.group_commit.durable().await?;
     tracing::info!(user = %disabled.user.name, by = %who.caller.user, "user disabled");
     Ok(Json(disabled))
+}
+
+/// `PATCH /api/v1/users/{name}` with `{"role": ...}`: the user and every token they hold take the role.
+pub async fn change_user(
+    State(state): State<ApiState>,
+    who: Who,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<RoleChanged>, ApiError> {
+    who.caller.require(Role::Admin)?;
+    let name = path_id(name)?;
+    let change: UserChange = json_body(&state, &headers, body).await?;
+    let actor = who.actor();
+    let changed = admin_work(&state, &who, move |store| {
+        users::set_role(store, &name, change, &actor, now())
+    })
+    .await?;
+    state.group_commit.durable().await?;
+    tracing::info!(user = %changed.user.name, role = users::role_name(changed.user.role), by = %who.caller.user, "user role changed");
+    Ok(Json(changed))
 }
 
 pub async fn list_tokens(

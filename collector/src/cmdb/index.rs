@@ -364,7 +364,10 @@ mod tests {
             .collect();
         assert_eq!(found, [(1, "3.0.1".to_string()), (2, "3.0.0".to_string())]);
         assert!(index.named("curl", record).is_empty());
-        assert!(index.named("OpenSSL", record).is_empty(), "named() is exact");
+        assert!(
+            index.named("OpenSSL", record).is_empty(),
+            "named() is exact"
+        );
         assert_eq!(index.n_postings(), 2);
     }
 

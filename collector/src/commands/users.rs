@@ -13,7 +13,10 @@ use crate::cli::{TokenCommand, UserCommand};
 use crate::config::Config;
 use crate::itsm::{self, Actor};
 use crate::store::Store;
-use crate::users::{self, CreatedToken, DisabledUser, NewToken, NewUser, UserRecord, role_name};
+use crate::users::{
+    self, CreatedToken, DisabledUser, NewToken, NewUser, RoleChanged, UserChange, UserRecord,
+    role_name,
+};
 use anyhow::Context;
 use reqwest::Method;
 use time::OffsetDateTime;
@@ -63,6 +66,29 @@ impl Target {
             Target::Remote(remote) => {
                 let path = format!("/api/v1/users/{}/disable", url_segment(name)?);
                 remote.call::<(), _>(Method::POST, &path, None).await
+            }
+        }
+    }
+
+    pub async fn set_user_role(
+        &self,
+        name: &str,
+        change: UserChange,
+    ) -> anyhow::Result<RoleChanged> {
+        match self {
+            Target::Direct(store) => flushed(
+                store,
+                users::set_role(
+                    store,
+                    name,
+                    change,
+                    &local_actor(),
+                    OffsetDateTime::now_utc(),
+                ),
+            ),
+            Target::Remote(remote) => {
+                let path = format!("/api/v1/users/{}", url_segment(name)?);
+                remote.call(Method::PATCH, &path, Some(&change)).await
             }
         }
     }
@@ -147,6 +173,17 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
                 "User {} disabled; {} token(s) revoked ({}).",
                 disabled.user.name,
                 disabled.revoked_tokens.len(),
+                target.describe()
+            );
+        }
+        UserCommand::SetRole { name, role } => {
+            let role = role.parse().context("--role")?;
+            let changed = target.set_user_role(&name, UserChange { role }).await?;
+            println!(
+                "User {} now has role {}; {} token(s) updated ({}).",
+                changed.user.name,
+                role_name(changed.user.role),
+                changed.updated_tokens.len(),
                 target.describe()
             );
         }
