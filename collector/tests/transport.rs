@@ -348,7 +348,9 @@ async fn an_agent_enrolls_checks_in_and_reports_over_mtls_and_is_revoked_on_its_
         key: new_key,
         cert_pem: renewed.certificate_pem,
     };
-    let response = client(collector.ca.cert_pem(), Some(&renewed_agent))
+    // Until the agent uses its new certificate, the one it renewed with still works (had the answer
+    // been lost, the agent could not renew again otherwise).
+    let response = http
         .post(collector.url("/api/v1/agent/checkin"))
         .json(&check_in(3, &inventory))
         .send()
@@ -357,6 +359,31 @@ async fn an_agent_enrolls_checks_in_and_reports_over_mtls_and_is_revoked_on_its_
     assert_eq!(
         response.json::<CheckInResponse>().await.unwrap(),
         CheckInResponse::Unchanged
+    );
+    let response = client(collector.ca.cert_pem(), Some(&renewed_agent))
+        .post(collector.url("/api/v1/agent/checkin"))
+        .json(&check_in(4, &inventory))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.json::<CheckInResponse>().await.unwrap(),
+        CheckInResponse::Unchanged
+    );
+    // From then on the superseded certificate (a copy left on a cloned disk, a stolen key) is refused,
+    // though it has not expired.
+    let response = http
+        .post(collector.url("/api/v1/agent/checkin"))
+        .json(&check_in(5, &inventory))
+        .send()
+        .await
+        .unwrap();
+    let error = error_of(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(error.code, "certificate_superseded");
+    assert!(
+        error.message.contains("replaced by a renewal"),
+        "{}",
+        error.message
     );
 
     // Revoked by an administrator: refused on the very next request, over the same connection pool.

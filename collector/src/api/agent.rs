@@ -7,7 +7,7 @@
 //! commit that started after it was written: an `applied` answer means it is on disk.
 
 use super::body::{Encoding, Limits, check_headers, check_list, decode_json, read_limited};
-use super::error::{ApiError, CERTIFICATE_EXPIRED, UNSUPPORTED_PROTOCOL};
+use super::error::{ApiError, CERTIFICATE_EXPIRED, CERTIFICATE_SUPERSEDED, UNSUPPORTED_PROTOCOL};
 use super::{ApiState, blocking};
 use crate::enrollment::agents::{self, AgentRecord, EnrollOptions};
 use crate::metrics::LabelledCounters;
@@ -31,14 +31,18 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone)]
 pub struct ActiveAgent(pub AgentRecord);
 
-/// An enrolled agent, active or pending (pending agents may renew their certificate).
+/// An enrolled agent, active or pending (pending agents may renew their certificate), and the serial
+/// of the certificate it presented.
 #[derive(Debug, Clone)]
-pub struct EnrolledAgent(pub AgentRecord);
+pub struct EnrolledAgent {
+    pub record: AgentRecord,
+    pub presented_serial: String,
+}
 
 impl FromRequestParts<ApiState> for ActiveAgent {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let record = identify(parts, state)?;
+        let (record, _) = identify(parts, state)?;
         if record.status == AgentStatus::Pending {
             return Err(ApiError::new(
                 error_code::AGENT_PENDING,
@@ -55,13 +59,17 @@ impl FromRequestParts<ApiState> for ActiveAgent {
 impl FromRequestParts<ApiState> for EnrolledAgent {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        identify(parts, state).map(Self)
+        let (record, presented_serial) = identify(parts, state)?;
+        Ok(Self {
+            record,
+            presented_serial,
+        })
     }
 }
 
-/// The agent record named by the request's client certificate, if the certificate is currently valid
-/// and the agent is not revoked.
-fn identify(parts: &Parts, state: &ApiState) -> Result<AgentRecord, ApiError> {
+/// The agent record named by the request's client certificate, and that certificate's serial, if the
+/// certificate is currently valid, not superseded by a renewal, and the agent is not revoked.
+fn identify(parts: &Parts, state: &ApiState) -> Result<(AgentRecord, String), ApiError> {
     let certificate = parts.extensions.get::<ClientCertificate>().ok_or_else(|| {
         ApiError::unauthenticated(
             "this endpoint needs the agent's client certificate; enroll the agent first",
@@ -104,7 +112,21 @@ fn identify(parts: &Parts, state: &ApiState) -> Result<AgentRecord, ApiError> {
             format!("agent {agent_id} was revoked by an administrator; enroll again"),
         ));
     }
-    Ok(record)
+    let serial = identity.serial_hex;
+    if !agents::accepts_certificate(&record, &serial) {
+        return Err(ApiError::new(
+            CERTIFICATE_SUPERSEDED,
+            format!(
+                "this certificate of agent {agent_id} (serial {serial}) was replaced by a renewal; \
+                 use the agent's current certificate, or enroll again"
+            ),
+        ));
+    }
+    if serial == record.cert_serial && record.previous_cert_serial.is_some() {
+        // First use of the renewed certificate: the one it replaced is refused from now on.
+        agents::confirm_current_certificate(state.store.as_ref(), &agent_id, &serial)?;
+    }
+    Ok((record, serial))
 }
 
 fn check_protocol(version: u32) -> Result<(), ApiError> {
@@ -163,7 +185,7 @@ async fn enroll_agent(
 
 pub async fn renew(
     State(state): State<ApiState>,
-    EnrolledAgent(agent): EnrolledAgent,
+    agent: EnrolledAgent,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<RenewResponse>, ApiError> {
@@ -179,9 +201,10 @@ pub async fn renew(
         agents::renew(
             store.as_ref(),
             &ca,
-            &agent.agent_id,
+            &agent.record.agent_id,
             &request.csr_pem,
             validity,
+            &agent.presented_serial,
         )
         .map_err(ApiError::from)
     })

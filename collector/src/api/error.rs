@@ -25,6 +25,8 @@ pub const NOT_FOUND: &str = "not_found";
 pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
 pub const FORBIDDEN: &str = "forbidden";
 pub const CERTIFICATE_EXPIRED: &str = "certificate_expired";
+/// 401: an agent certificate superseded by a renewal (the agent must use its newer one).
+pub const CERTIFICATE_SUPERSEDED: &str = "certificate_superseded";
 pub const HASH_MISMATCH: &str = "hash_mismatch";
 pub const INVALID_CSR: &str = "invalid_csr";
 pub const REQUEST_TIMEOUT: &str = "request_timeout";
@@ -39,6 +41,7 @@ pub const CODES: &[(&str, StatusCode)] = &[
     (UNSUPPORTED_PROTOCOL, StatusCode::BAD_REQUEST),
     (error_code::UNAUTHENTICATED, StatusCode::UNAUTHORIZED),
     (CERTIFICATE_EXPIRED, StatusCode::UNAUTHORIZED),
+    (CERTIFICATE_SUPERSEDED, StatusCode::UNAUTHORIZED),
     (error_code::INVALID_TOKEN, StatusCode::UNAUTHORIZED),
     (FORBIDDEN, StatusCode::FORBIDDEN),
     (error_code::AGENT_PENDING, StatusCode::FORBIDDEN),

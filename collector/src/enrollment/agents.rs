@@ -3,7 +3,8 @@
 //! The agent id (`agt-` + 26 base32 characters = 128 random bits) is assigned here, never chosen by the
 //! agent. A new agent starts `active`, or `pending` when the collector requires approval. Revocation
 //! is checked by the HTTP layer on every request against this record (no cache), so it takes effect
-//! on the agent's next request.
+//! on the agent's next request. So is the certificate: a renewal supersedes every earlier certificate
+//! of the agent, except the one the renewal was requested with until the new one is first used.
 
 use super::{EnrollmentError, SPACE_AGENTS, decode, encode, lock, tokens};
 use crate::pki::{CertificateAuthority, IssuedCertificate};
@@ -31,6 +32,11 @@ pub struct AgentRecord {
     /// Serial (hex) and expiry (RFC 3339) of the latest certificate issued.
     pub cert_serial: String,
     pub cert_not_after: String,
+    /// The certificate a renewal was requested with, still accepted until the agent first uses the new
+    /// one ([`confirm_current_certificate`]): an agent whose renewal answer was lost keeps working and
+    /// renews again. Any other earlier certificate is refused: a renewal supersedes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_cert_serial: Option<String>,
     /// RFC 3339 UTC of the last status change by an administrator.
     pub status_changed_at: Option<String>,
 }
@@ -77,6 +83,7 @@ pub fn enroll(
         token_id: token.id,
         cert_serial: certificate.serial_hex.clone(),
         cert_not_after: rfc3339(certificate.not_after),
+        previous_cert_serial: None,
         status_changed_at: None,
     };
     batch.put(SPACE_AGENTS, agent_id.as_bytes(), encode(&record));
@@ -84,13 +91,15 @@ pub fn enroll(
     Ok((record, certificate))
 }
 
-/// Issues a new certificate to an enrolled, unrevoked agent for the key in `csr_pem`.
+/// Issues a new certificate to an enrolled, unrevoked agent for the key in `csr_pem`. `presented_serial`
+/// is the certificate the request came with: it stays accepted until the new one is first used.
 pub fn renew(
     store: &dyn Store,
     ca: &CertificateAuthority,
     agent_id: &str,
     csr_pem: &str,
     validity: Duration,
+    presented_serial: &str,
 ) -> Result<(AgentRecord, IssuedCertificate), EnrollmentError> {
     let _guard = lock();
     let mut record = get(store, agent_id)?
@@ -101,10 +110,37 @@ pub fn renew(
     let certificate = ca.sign_agent_csr(csr_pem, agent_id, validity)?;
     record.cert_serial.clone_from(&certificate.serial_hex);
     record.cert_not_after = rfc3339(certificate.not_after);
+    record.previous_cert_serial = Some(presented_serial.to_string());
     let mut batch = Batch::new();
     batch.put(SPACE_AGENTS, agent_id.as_bytes(), encode(&record));
     store.commit(batch)?;
     Ok((record, certificate))
+}
+
+/// Whether a certificate with serial `serial` may act for the agent of `record`: its current one, or
+/// the one it renewed from while the new one has not been used yet.
+pub fn accepts_certificate(record: &AgentRecord, serial: &str) -> bool {
+    record.cert_serial == serial || record.previous_cert_serial.as_deref() == Some(serial)
+}
+
+/// The agent used its current certificate: the one it renewed from is refused from now on.
+pub fn confirm_current_certificate(
+    store: &dyn Store,
+    agent_id: &str,
+    serial: &str,
+) -> Result<(), EnrollmentError> {
+    let _guard = lock();
+    let Some(mut record) = get(store, agent_id)? else {
+        return Ok(());
+    };
+    if record.cert_serial != serial || record.previous_cert_serial.is_none() {
+        return Ok(());
+    }
+    record.previous_cert_serial = None;
+    let mut batch = Batch::new();
+    batch.put(SPACE_AGENTS, agent_id.as_bytes(), encode(&record));
+    store.commit(batch)?;
+    Ok(())
 }
 
 pub fn get(store: &dyn Store, agent_id: &str) -> Result<Option<AgentRecord>, EnrollmentError> {
@@ -205,6 +241,7 @@ mod tests {
             &record.agent_id,
             &request("").csr_pem,
             OPTIONS.cert_validity,
+            &record.cert_serial,
         )
         .unwrap_err();
         assert!(matches!(error, EnrollmentError::AgentRevoked(_)), "{error}");
@@ -237,10 +274,45 @@ mod tests {
             &record.agent_id,
             &request("").csr_pem,
             OPTIONS.cert_validity,
+            &record.cert_serial,
         )
         .unwrap();
         assert_eq!(renewed.cert_serial, certificate.serial_hex);
         assert_ne!(renewed.cert_serial, record.cert_serial);
         assert_eq!(get(&store, &record.agent_id).unwrap().unwrap(), renewed);
+    }
+
+    #[test]
+    fn the_certificate_renewed_from_works_until_the_new_one_is_used() {
+        let store = MemoryStore::new();
+        let ca = CertificateAuthority::generate("test").unwrap();
+        let (_, secret) = tokens::create(&store, Duration::from_secs(60), 1, None).unwrap();
+        let (first, _) = enroll(&store, &ca, &request(&secret), OPTIONS).unwrap();
+        let renew_with = |presented: &str| {
+            renew(
+                &store,
+                &ca,
+                &first.agent_id,
+                &request("").csr_pem,
+                OPTIONS.cert_validity,
+                presented,
+            )
+            .unwrap()
+            .0
+        };
+        // The answer to this renewal is lost: the agent still holds the first certificate.
+        let lost = renew_with(&first.cert_serial);
+        assert!(accepts_certificate(&lost, &first.cert_serial));
+        assert!(accepts_certificate(&lost, &lost.cert_serial));
+        // It renews again with the first one; the lost certificate is superseded at once.
+        let second = renew_with(&first.cert_serial);
+        assert!(accepts_certificate(&second, &first.cert_serial));
+        assert!(!accepts_certificate(&second, &lost.cert_serial));
+        // Once the agent uses its new certificate, the first one is refused too.
+        confirm_current_certificate(&store, &first.agent_id, &second.cert_serial).unwrap();
+        let confirmed = get(&store, &first.agent_id).unwrap().unwrap();
+        assert!(accepts_certificate(&confirmed, &second.cert_serial));
+        assert!(!accepts_certificate(&confirmed, &first.cert_serial));
+        assert_eq!(confirmed.previous_cert_serial, None);
     }
 }
