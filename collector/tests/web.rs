@@ -214,6 +214,12 @@ async fn posts_without_the_session_csrf_token_or_from_another_origin_write_nothi
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(location(&response).starts_with("/incidents/INC-"));
     assert_eq!(n_incidents(&console), 1);
+    let (status, list) = console.get(&session.cookie, "/incidents").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.contains(&format!("web-01 <span class=\"muted small\">({ci})</span>")),
+        "the list names the affected machine: {list}"
+    );
 }
 
 #[tokio::test]
@@ -487,6 +493,10 @@ async fn approvers_decide_changes_and_the_desk_acknowledges_unauthorized_ones() 
     assert!(
         page.contains(">Approve<") && page.contains(">Reject<"),
         "{page}"
+    );
+    assert!(
+        page.contains(&format!("web-01 <span class=\"muted small\">({ci})</span>")),
+        "the affected CI shows by its hostname: {page}"
     );
     assert!(
         !page.contains("Move to Draft"),

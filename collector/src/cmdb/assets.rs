@@ -37,6 +37,16 @@ impl Cmdb {
         }
     }
 
+    /// The CI's hostname (lowercase, short) from its header alone, without decoding its inventory.
+    pub fn ci_hostname(&self, id: &str) -> CmdbResult<Option<String>> {
+        let Some(ci) = parse_ci_id(id) else {
+            return Ok(None);
+        };
+        Ok(self
+            .header(ci)?
+            .and_then(|header| header.identifiers.hostname))
+    }
+
     pub(crate) fn asset_by_num(&self, ci: CiNum) -> CmdbResult<Option<Asset>> {
         let Some(header) = self.header(ci)? else {
             return Ok(None);

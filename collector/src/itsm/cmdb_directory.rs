@@ -100,6 +100,10 @@ impl CiDirectory for CmdbDirectory {
         let asset = self.cmdb.get_asset(ci).map_err(directory_error)?;
         Ok(asset.map(|asset| summarize(ci, &asset.inventory)))
     }
+
+    fn name(&self, ci: &str) -> Result<Option<String>> {
+        self.cmdb.ci_hostname(ci).map_err(directory_error)
+    }
 }
 
 /// The summary shown beside a CI, from its inventory.

@@ -19,6 +19,27 @@ pub trait CiDirectory: Send + Sync {
         until: OffsetDateTime,
     ) -> Result<Vec<DiscoveredChange>>;
     fn summary(&self, ci: &str) -> Result<Option<CiSummary>>;
+    /// The name people know `ci` by (its hostname), for lists that show it beside the id; an
+    /// implementation should answer it without reading the whole inventory.
+    fn name(&self, ci: &str) -> Result<Option<String>> {
+        Ok(self.summary(ci)?.and_then(|summary| summary.name))
+    }
+}
+
+/// The names of the CIs in `ids` that have one, for display beside their ids.
+pub fn ci_names<'a>(
+    directory: &dyn CiDirectory,
+    ids: impl IntoIterator<Item = &'a String>,
+) -> Result<BTreeMap<String, String>> {
+    let mut names = BTreeMap::new();
+    for ci in ids {
+        if !names.contains_key(ci)
+            && let Some(name) = directory.name(ci)?
+        {
+            names.insert(ci.clone(), name);
+        }
+    }
+    Ok(names)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use crate::api::itsm::{Permission, now, read, write};
 use crate::itsm::change::{
     ChangeFilter, ChangeState, ChangeTransition, get_change, list_changes, transition_change,
 };
+use crate::itsm::directory::ci_names;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -126,7 +127,12 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> PageResult {
     user.require(Permission::ReadRecords)?;
-    let change = read(&state, move |store, _| get_change(store, id.trim())).await?;
+    let (change, names) = read(&state, move |store, dir| {
+        let change = get_change(store, id.trim())?;
+        let names = ci_names(dir, &change.affected_cis)?;
+        Ok((change, names))
+    })
+    .await?;
     let action = format!("/changes/{}/transition", change.id);
     let next: Vec<ChangeState> = change
         .state
@@ -150,7 +156,7 @@ pub async fn show(
                     div { dt { "Window" } dd { @match &change.window { Some(w) => { (page::at(w.start)) " – " (page::at(w.end)) }, None => (page::unknown()) } } }
                     div { dt { "Requested by" } dd { (change.requested_by) } }
                     div { dt { "Approver" } dd { (page::opt(change.approver.as_deref())) } }
-                    div { dt { "Affected CIs" } dd { @for ci in &change.affected_cis { a href={ "/assets/" (ci) } { (ci) } " " } } }
+                    div { dt { "Affected CIs" } dd { (page::ci_links(&change.affected_cis, &names)) } }
                 }
                 @if let Some(text) = &change.description { p.description { (text) } }
                 @if let Some(plan) = &change.implementation_plan { h3 { "Implementation plan" } p.description { (plan) } }

@@ -11,6 +11,7 @@ use crate::api::ApiState;
 use crate::api::itsm::{Permission, now, read, write};
 use crate::itsm::ItsmError;
 use crate::itsm::context::incident_context;
+use crate::itsm::directory::ci_names;
 use crate::itsm::impact::ImpactLimits;
 use crate::itsm::incident::{
     IncidentFilter, IncidentState, IncidentTransition, NewIncident, ResolutionCode,
@@ -93,8 +94,10 @@ pub async fn list(
         ..IncidentFilter::default()
     };
     let cursor = params.cursor.clone();
-    let page = read(&state, move |store, _| {
-        list_incidents(store, &filter, cursor.as_deref(), PAGE_SIZE)
+    let (page, names) = read(&state, move |store, dir| {
+        let page = list_incidents(store, &filter, cursor.as_deref(), PAGE_SIZE)?;
+        let names = ci_names(dir, page.items.iter().flat_map(|i| &i.affected_cis))?;
+        Ok((page, names))
     })
     .await?;
     let pairs = [("state", state_filter), ("priority", priority_filter)];
@@ -139,7 +142,7 @@ pub async fn list(
                             td { (incident.title) }
                             td { (priority_badge(incident.priority)) }
                             td { (page::badge(state_tone(incident.state), &incident.state.to_string())) }
-                            td { @for ci in &incident.affected_cis { a href={ "/assets/" (ci) } { (ci) } " " } }
+                            td { (page::ci_links(&incident.affected_cis, &names)) }
                             td { (page::at(incident.opened_at)) }
                         }
                     }

@@ -229,6 +229,22 @@ pub fn opt(value: Option<&str>) -> Markup {
     }
 }
 
+/// Links to the CIs `ids`, each by its name where `names` has one ("web-01 (ci-000123)"): people know
+/// machines by their hostnames, not by CI numbers.
+pub fn ci_links(ids: &[String], names: &std::collections::BTreeMap<String, String>) -> Markup {
+    html! {
+        @for ci in ids {
+            a href={ "/assets/" (ci) } {
+                @match names.get(ci) {
+                    Some(name) => { (name) " " span.muted.small { "(" (ci) ")" } },
+                    None => (ci),
+                }
+            }
+            " "
+        }
+    }
+}
+
 /// A status pill; `tone` picks its colour (`ok`, `warn`, `bad`, `info`, `muted`).
 pub fn badge(tone: &str, text: &str) -> Markup {
     html! { span class={ "badge " (tone) } { (text) } }
