@@ -118,6 +118,9 @@ pub struct CycleArgs {
     /// Only retry the spool.
     #[arg(long, group = "kind")]
     pub drain: bool,
+    /// The daemon's pid: the cycle stops when that process dies (see `parent.rs`).
+    #[arg(long, value_name = "PID")]
+    pub parent_pid: Option<u32>,
 }
 
 impl CommonArgs {

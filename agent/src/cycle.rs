@@ -123,6 +123,8 @@ impl ChildCycles {
         let mut child = Command::new(&self.exe)
             .arg("cycle")
             .arg(kind.flag())
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string())
             .args(&self.common_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

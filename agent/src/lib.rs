@@ -20,6 +20,7 @@ pub mod cycle;
 pub mod daemon;
 pub mod enroll;
 pub mod logging;
+pub mod parent;
 pub mod reporter;
 pub mod spool;
 pub mod state;

@@ -192,6 +192,9 @@ fn run_command(common: &CommonArgs) -> anyhow::Result<i32> {
 
 /// `census-agent cycle`: one cycle for `run`; its summary is the one line on stdout.
 fn cycle_command(args: CycleArgs) -> anyhow::Result<i32> {
+    if let Some(parent) = args.parent_pid {
+        census_agent::parent::stop_with(parent).map_err(anyhow::Error::msg)?;
+    }
     let config = load_config(&args.common)?;
     let kind = if args.collect {
         CycleKind::Collect

@@ -1,6 +1,7 @@
 //! `census-agent run` as the service runs it: each report cycle in a child process (`census-agent
 //! cycle`), the daemon itself only scheduling. Observed from the outside: the report arrives, the
-//! daemon keeps no child between cycles, and SIGTERM stops it.
+//! daemon keeps no child between cycles, SIGTERM stops it, and a cycle does not outlive a daemon
+//! killed with SIGKILL.
 
 use census_tests::cpu::children_of;
 use census_tests::{CollectorProcess, binary, describe, run_ok};
@@ -25,19 +26,15 @@ fn agent_status(config: &Path) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("status JSON")
 }
 
-#[test]
-fn run_reports_in_a_child_cycle_keeps_no_child_between_cycles_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    CollectorProcess::init(&data);
-    let collector = CollectorProcess::start(&data);
+/// Enrolls an agent with the collector; returns its configuration file (state under `dir/agent`).
+fn enrolled_agent(dir: &Path, collector: &CollectorProcess) -> std::path::PathBuf {
     let token = collector.enroll_token(1);
-    let config = dir.path().join("agent.toml");
+    let config = dir.join("agent.toml");
     std::fs::write(
         &config,
         format!(
             "state_dir = \"{}\"\ninterval = \"1h\"\nsplay = \"0s\"\n",
-            dir.path().join("agent").display()
+            dir.join("agent").display()
         ),
     )
     .unwrap();
@@ -50,6 +47,28 @@ fn run_reports_in_a_child_cycle_keeps_no_child_between_cycles_and_stops_on_sigte
         .arg(&config);
     let output = enroll.output().unwrap();
     assert!(output.status.success(), "{}", describe(&enroll, &output));
+    config
+}
+
+fn signal(pid: u32, signal: rustix::process::Signal) {
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), signal)
+        .unwrap();
+}
+
+/// Gone, or a zombie waiting for whoever adopted it.
+fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| census_tests::cpu::stat_field(&stat, 3) == Some("Z"))
+        .unwrap_or(true)
+}
+
+#[test]
+fn run_reports_in_a_child_cycle_keeps_no_child_between_cycles_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    CollectorProcess::init(&data);
+    let collector = CollectorProcess::start(&data);
+    let config = enrolled_agent(dir.path(), &collector);
 
     let log = dir.path().join("run.log");
     let mut run = Command::new(binary("census-agent"))
@@ -90,15 +109,56 @@ fn run_reports_in_a_child_cycle_keeps_no_child_between_cycles_and_stops_on_sigte
         read_log()
     );
 
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(run.id() as i32).unwrap(),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
+    signal(run.id(), rustix::process::Signal::TERM);
     let mut status = None;
     wait_for("run to stop after SIGTERM", Duration::from_secs(30), || {
         status = run.try_wait().unwrap();
         status.is_some()
     });
     assert!(status.unwrap().success(), "{}", read_log());
+}
+
+#[test]
+fn a_cycle_stops_when_its_daemon_is_killed_with_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    CollectorProcess::init(&data);
+    let collector = CollectorProcess::start(&data);
+    let config = enrolled_agent(dir.path(), &collector);
+    // A frozen collector: connections are accepted by the kernel and never answered, so the first
+    // cycle's report hangs (until its request timeout, far longer than this test).
+    signal(collector.pid(), rustix::process::Signal::STOP);
+    // Thawed however the test ends, so that stopping the collector works.
+    struct Thaw(u32);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            signal(self.0, rustix::process::Signal::CONT);
+        }
+    }
+    let _thaw = Thaw(collector.pid());
+    let mut run = Command::new(binary("census-agent"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut cycle = 0;
+    wait_for("the first cycle's child", Duration::from_secs(30), || {
+        cycle = children_of(run.id()).first().copied().unwrap_or(0);
+        cycle != 0
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !exited(cycle),
+        "the cycle should still be waiting on the frozen collector"
+    );
+
+    signal(run.id(), rustix::process::Signal::KILL);
+    run.wait().unwrap();
+    // At once: left alone, it would give up on the frozen collector only after its connect timeout
+    // (~10 s) and could go on to its next step.
+    wait_for("the orphaned cycle to stop", Duration::from_secs(3), || {
+        exited(cycle)
+    });
 }
