@@ -9,6 +9,13 @@ use census_collector::itsm::incident::{IncidentFilter, list_incidents};
 use console::{Console, Machine, Session};
 use reqwest::StatusCode;
 
+fn as_refs<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    fields
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_string()
 }
@@ -572,5 +579,88 @@ async fn approvers_decide_changes_and_the_desk_acknowledges_unauthorized_ones() 
     assert!(
         page.contains(&flag) && page.contains("emergency fix, CHG to follow"),
         "{page}"
+    );
+}
+
+#[tokio::test]
+async fn the_desk_plans_a_change_from_an_asset_page_and_sees_an_overlapping_window() {
+    let console = Console::start().await;
+    let ci = console.machine(&Machine::debian("web-01")).await;
+    let desk = console
+        .sign_in(&console.token("dan", Role::ServiceDesk))
+        .await;
+    let (_, asset) = console.get(&desk.cookie, &format!("/assets/{ci}")).await;
+    assert!(
+        asset.contains(&format!("/changes/new?ci={ci}")),
+        "the asset page offers to plan a change: {asset}"
+    );
+    let (status, form) = console
+        .get(&desk.cookie, &format!("/changes/new?ci={ci}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains(&format!("value=\"{ci}\"")), "{form}");
+
+    let fields = |start: &'static str, end: &'static str| {
+        vec![
+            ("csrf", desk.csrf.clone()),
+            ("title", "upgrade openssl".to_string()),
+            ("change_type", "normal".to_string()),
+            ("risk", "moderate".to_string()),
+            ("window_start", start.to_string()),
+            ("window_end", end.to_string()),
+            ("implementation_plan", "apt-get install openssl".to_string()),
+            ("backout_plan", "reinstall 3.0.2".to_string()),
+            ("affected_cis", ci.clone()),
+        ]
+    };
+    let half = fields("2026-12-01T22:00", "");
+    let response = console.post(&desk, "/changes", &as_refs(&half)).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("both ends of the window"), "{page}");
+    assert!(
+        page.contains("upgrade openssl"),
+        "the form keeps what was typed"
+    );
+
+    let first = fields("2026-12-01T22:00", "2026-12-01T23:00");
+    let response = console.post(&desk, "/changes", &as_refs(&first)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let created = location(&response);
+    assert!(created.starts_with("/changes/CHG-"), "{created}");
+    let (_, page) = console.get(&desk.cookie, &created).await;
+    assert!(
+        page.contains("upgrade openssl") && page.contains("web-01"),
+        "{page}"
+    );
+
+    let response = console
+        .post(
+            &desk,
+            &format!("{created}/transition"),
+            &[("csrf", &desk.csrf), ("to", "assessment")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // A second change on the same CI in an overlapping window (the first is now active): created,
+    // and its page says so.
+    let second = fields("2026-12-01T22:30", "2026-12-01T23:30");
+    let response = console.post(&desk, "/changes", &as_refs(&second)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Created, with a warning"), "{page}");
+
+    let auditor = console
+        .sign_in(&console.token("carol", Role::Auditor))
+        .await;
+    let mut theirs = fields("2026-12-02T22:00", "2026-12-02T23:00");
+    theirs[0].1 = auditor.csrf.clone();
+    let response = console.post(&auditor, "/changes", &as_refs(&theirs)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (_, list) = console.get(&auditor.cookie, "/changes").await;
+    assert!(
+        !list.contains("New change"),
+        "auditors are not offered the form"
     );
 }

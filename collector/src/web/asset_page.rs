@@ -366,8 +366,13 @@ pub fn render(
                 p.crumbs { a href="/assets" { "Assets" } " / " (header.id) }
                 h1 { (name) " " (status_badge(header.status.value)) }
             }
-            @if user.can(Permission::WriteIncidents) {
-                a.button.primary href={ "/incidents/new" (page::query(&[("ci", Some(&header.id))])) } { "Create incident on this CI" }
+            div.actions {
+                @if user.can(Permission::WriteIncidents) {
+                    a.button.primary href={ "/incidents/new" (page::query(&[("ci", Some(&header.id))])) } { "Create incident on this CI" }
+                }
+                @if user.can(Permission::WriteChanges) {
+                    " " a.button href={ "/changes/new" (page::query(&[("ci", Some(&header.id))])) } { "Plan a change" }
+                }
             }
         }
         div.grid {

@@ -1,13 +1,16 @@
-//! `/changes`: the list and the detail page with one button per legal transition. Approving and
+//! `/changes`: the list and the detail page with one button per legal transition (the form that
+//! creates one is in `change_form.rs`). Approving and
 //! rejecting are shown to approvers and admins only, every other move to the roles that write
 //! changes, exactly as `POST /api/v1/changes/{id}/transition` decides.
 
-use super::page;
+use super::page::{self, HtmlPage};
 use super::{PageError, PageResult, WebUser};
 use crate::api::ApiState;
 use crate::api::itsm::{Permission, now, read, write};
+use crate::itsm::Warning;
 use crate::itsm::change::{
-    ChangeFilter, ChangeState, ChangeTransition, get_change, list_changes, transition_change,
+    Change, ChangeFilter, ChangeState, ChangeTransition, get_change, list_changes,
+    transition_change,
 };
 use crate::itsm::directory::ci_names;
 use axum::Form;
@@ -16,6 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use maud::html;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 const PAGE_SIZE: usize = 50;
 
@@ -84,7 +88,12 @@ pub async fn list(
     })
     .await?;
     let content = html! {
-        h1 { "Changes" }
+        div.page-head {
+            h1 { "Changes" }
+            @if user.can(Permission::WriteChanges) {
+                a.button.primary href="/changes/new" { "New change" }
+            }
+        }
         form.filters method="get" action="/changes" {
             label for="state" { "State" }
             select id="state" name="state" {
@@ -133,6 +142,16 @@ pub async fn show(
         Ok((change, names))
     })
     .await?;
+    Ok(change_page(&user, &change, &names, &[]).into_response())
+}
+
+/// A change's page; `warnings` are those its creation raised (an overlapping window, ...).
+pub fn change_page(
+    user: &WebUser,
+    change: &Change,
+    names: &BTreeMap<String, String>,
+    warnings: &[Warning],
+) -> HtmlPage {
     let action = format!("/changes/{}/transition", change.id);
     let next: Vec<ChangeState> = change
         .state
@@ -143,6 +162,7 @@ pub async fn show(
         .collect();
     let content = html! {
         p.crumbs { a href="/changes" { "Changes" } " / " (change.id) }
+        @for warning in warnings { p.alert role="status" { "Created, with a warning: " (warning.message) } }
         div.page-head {
             h1 { (change.id) ": " (change.title) }
             div { (page::badge(tone(change.state), &change.state.to_string())) }
@@ -156,7 +176,7 @@ pub async fn show(
                     div { dt { "Window" } dd { @match &change.window { Some(w) => { (page::at(w.start)) " – " (page::at(w.end)) }, None => (page::unknown()) } } }
                     div { dt { "Requested by" } dd { (change.requested_by) } }
                     div { dt { "Approver" } dd { (page::opt(change.approver.as_deref())) } }
-                    div { dt { "Affected CIs" } dd { (page::ci_links(&change.affected_cis, &names)) } }
+                    div { dt { "Affected CIs" } dd { (page::ci_links(&change.affected_cis, names)) } }
                 }
                 @if let Some(text) = &change.description { p.description { (text) } }
                 @if let Some(plan) = &change.implementation_plan { h3 { "Implementation plan" } p.description { (plan) } }
@@ -169,7 +189,7 @@ pub async fn show(
                 } @else {
                     @for to in &next {
                         form.stack.action method="post" action=(action) {
-                            (page::csrf(&user))
+                            (page::csrf(user))
                             input type="hidden" name="to" value=(to.key());
                             label for={ "note-" (to.key()) } { "Note (optional)" }
                             input id={ "note-" (to.key()) } name="note" type="text";
@@ -180,7 +200,7 @@ pub async fn show(
             }
         }
     };
-    Ok(page::shell(&user, &change.id, content).into_response())
+    page::shell(user, &change.id, content)
 }
 
 pub async fn transition(

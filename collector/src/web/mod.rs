@@ -8,7 +8,7 @@
 //! - [`page`]: the page shell (skip link, navigation, sign-out), shared widgets, URL encoding.
 //! - [`charts`]: fleet aggregates (OS versions, hardware age) and their SVG bar charts.
 //! - [`login`], [`dashboard`], [`assets`], [`incidents`], [`changes`], [`reports`]: one page group each;
-//!   [`asset_page`] and [`incident_page`] render the two largest pages.
+//!   [`asset_page`] and [`incident_page`] render the two largest pages; [`change_form`] plans a change.
 //!
 //! Pages call the same domain functions as the JSON handlers (`Cmdb::search`, `itsm::incident::…`)
 //! with the same role checks ([`crate::api::assets::READERS`], [`crate::api::itsm::allows`]); nothing
@@ -22,6 +22,7 @@
 
 pub mod asset_page;
 pub mod assets;
+pub mod change_form;
 pub mod changes;
 pub mod charts;
 pub mod dashboard;
@@ -62,7 +63,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/incidents/new", get(incidents::new_form))
         .route("/incidents/{id}", get(incidents::show))
         .route("/incidents/{id}/transition", post(incidents::transition))
-        .route("/changes", get(changes::list))
+        .route("/changes", get(changes::list).post(change_form::create))
+        .route("/changes/new", get(change_form::new_form))
         .route("/changes/{id}", get(changes::show))
         .route("/changes/{id}/transition", post(changes::transition))
         .route("/reports/unauthorized", get(reports::unauthorized))
