@@ -8,8 +8,9 @@ use super::history::Change;
 use super::index::{self, Lookup, PackagePosting, Tag};
 use super::journal::{self, EntryKind, HistoryEntry, HistoryFilter, Record};
 use super::model::*;
-use super::{Cmdb, CmdbError, CmdbResult, SPACE_CI, SPACE_INDEX, ci_num_of_key};
+use super::{Cmdb, CmdbError, CmdbResult, SPACE_BODY, SPACE_CI, SPACE_INDEX, ci_num_of_key, codec};
 use crate::store::{Batch, prefix_successor};
+use census_shared::Inventory;
 use serde::{Deserialize, Serialize};
 use std::ops::Bound;
 
@@ -35,6 +36,33 @@ impl Cmdb {
             Some(ci) => self.asset_by_num(ci),
             None => Ok(None),
         }
+    }
+
+    /// Calls `visit` with every CI's header and its inventory without packages, in CI order: the
+    /// fleet-wide passes (dashboard charts, the health report) need no package list, and decoding
+    /// 100,000 CIs' packages took minutes where this takes seconds.
+    pub fn for_each_without_packages<E: From<CmdbError>>(
+        &self,
+        mut visit: impl FnMut(CiHeader, Inventory) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for entry in self.store.scan_prefix(SPACE_CI, b"") {
+            let (key, value) = entry.map_err(CmdbError::from)?;
+            let ci = ci_num_of_key(&key)?;
+            let header: CiHeader =
+                serde_json::from_slice(&value).map_err(|e| CmdbError::Corrupt {
+                    what: "CI header",
+                    key: ci_id(ci),
+                    message: e.to_string(),
+                })?;
+            let inventory = match self.store.get(SPACE_BODY, &key).map_err(CmdbError::from)? {
+                Some(body) => {
+                    codec::decode_without_packages(&body, &header.id).map_err(CmdbError::from)?
+                }
+                None => Inventory::default(),
+            };
+            visit(header, inventory)?;
+        }
+        Ok(())
     }
 
     /// The CI's hostname (lowercase, short) from its header alone, without decoding its inventory.

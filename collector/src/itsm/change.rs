@@ -603,14 +603,12 @@ pub fn list_changes(
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<Change>> {
-    let candidates = match (&filter.ci, filter.state) {
-        (Some(ci), _) => Some(record::numbers_for_ci::<Change>(store, ci)?),
-        (None, Some(state)) => Some(record::numbers_in_state::<Change>(store, state.key())?),
+    let narrow = match (&filter.ci, filter.state) {
+        (Some(ci), _) => Some(record::Narrow::Ci(ci.clone())),
+        (None, Some(state)) => Some(record::Narrow::State(state.key())),
         (None, None) => None,
     };
-    record::list(store, cursor, limit, candidates, |c: &Change| {
-        filter.matches(c)
-    })
+    record::list(store, cursor, limit, narrow, |c: &Change| filter.matches(c))
 }
 
 /// Every change about `ci`, oldest first.

@@ -17,8 +17,8 @@
 use super::relationship::{SPACE_RELATIONSHIPS, SPACE_RELATIONSHIPS_IN};
 use super::unauthorized::{FlagFilter, FlagStatus, list_unauthorized};
 use super::{ItsmError, MAX_PAGE, Result};
+use crate::cmdb::Cmdb;
 use crate::cmdb::model::{CiHeader, Status};
-use crate::cmdb::{Cmdb, ListFilter};
 use crate::store::Store;
 use census_shared::Inventory;
 use serde::{Deserialize, Serialize};
@@ -340,25 +340,30 @@ pub fn health_report(
         .collect();
     let flagged = cis_with_open_flags(store)?;
     let mut tally = HealthTally::new(now, stale_after, drill_limit);
-    let mut filter = ListFilter::default();
-    loop {
-        let page = cmdb.list_assets(&filter, MAX_PAGE).map_err(directory)?;
-        for header in &page.assets {
-            let Some(asset) = cmdb.get_asset(&header.id).map_err(directory)? else {
-                continue;
-            };
-            let mut facts = CiFacts::from_asset(&asset.header, &asset.inventory);
-            facts.has_relationship = has_relationship(store, &facts.id)?;
-            facts.open_conflict = conflicted.contains(&facts.id);
-            facts.open_unauthorized = flagged.contains(&facts.id);
-            tally.add(&facts);
-        }
-        match page.next {
-            Some(next) => filter.after = Some(next),
-            None => break,
+    /// What stops the pass: the CMDB's reading, or this module's own lookups.
+    enum Stop {
+        Cmdb(crate::cmdb::CmdbError),
+        Itsm(ItsmError),
+    }
+    impl From<crate::cmdb::CmdbError> for Stop {
+        fn from(error: crate::cmdb::CmdbError) -> Self {
+            Stop::Cmdb(error)
         }
     }
-    Ok(tally.finish())
+    // No fact here needs a package list.
+    let pass = cmdb.for_each_without_packages(|header, inventory| {
+        let mut facts = CiFacts::from_asset(&header, &inventory);
+        facts.has_relationship = has_relationship(store, &facts.id).map_err(Stop::Itsm)?;
+        facts.open_conflict = conflicted.contains(&facts.id);
+        facts.open_unauthorized = flagged.contains(&facts.id);
+        tally.add(&facts);
+        Ok::<(), Stop>(())
+    });
+    match pass {
+        Ok(()) => Ok(tally.finish()),
+        Err(Stop::Cmdb(error)) => Err(directory(error)),
+        Err(Stop::Itsm(error)) => Err(error),
+    }
 }
 
 fn has_relationship(store: &dyn Store, ci: &str) -> Result<bool> {

@@ -458,12 +458,12 @@ pub fn list_incidents(
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<Incident>> {
-    let candidates = match (&filter.ci, filter.state) {
-        (Some(ci), _) => Some(record::numbers_for_ci::<Incident>(store, ci)?),
-        (None, Some(state)) => Some(record::numbers_in_state::<Incident>(store, state.key())?),
+    let narrow = match (&filter.ci, filter.state) {
+        (Some(ci), _) => Some(record::Narrow::Ci(ci.clone())),
+        (None, Some(state)) => Some(record::Narrow::State(state.key())),
         (None, None) => None,
     };
-    record::list(store, cursor, limit, candidates, |i: &Incident| {
+    record::list(store, cursor, limit, narrow, |i: &Incident| {
         filter.matches(i)
     })
 }

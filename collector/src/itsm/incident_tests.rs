@@ -360,6 +360,31 @@ fn lists_filter_and_paginate_stably_newest_first() {
         ..Default::default()
     });
     assert_eq!(by_priority, ["INC-000005", "INC-000002"]);
+    // Walking an index page by page (from the cursor, not the whole index each time) gives the
+    // same records in the same order as one big page.
+    let paged = |filter: IncidentFilter| -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = list_incidents(store.as_ref(), &filter, cursor.as_deref(), 1).unwrap();
+            seen.extend(page.items.into_iter().map(|i| i.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return seen,
+            }
+        }
+    };
+    let ci_filter = IncidentFilter {
+        ci: Some("ci-000001".into()),
+        ..Default::default()
+    };
+    assert_eq!(paged(ci_filter.clone()), ids(ci_filter));
+    let state_filter = IncidentFilter {
+        state: Some(New),
+        ..Default::default()
+    };
+    assert_eq!(paged(state_filter.clone()).len(), 8);
+    assert_eq!(paged(state_filter.clone()), ids(state_filter));
     let error = list_incidents(
         store.as_ref(),
         &IncidentFilter::default(),

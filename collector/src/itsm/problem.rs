@@ -351,12 +351,12 @@ pub fn list_problems(
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<Problem>> {
-    let candidates = match (&filter.ci, filter.state) {
-        (Some(ci), _) => Some(record::numbers_for_ci::<Problem>(store, ci)?),
-        (None, Some(state)) => Some(record::numbers_in_state::<Problem>(store, state.key())?),
+    let narrow = match (&filter.ci, filter.state) {
+        (Some(ci), _) => Some(record::Narrow::Ci(ci.clone())),
+        (None, Some(state)) => Some(record::Narrow::State(state.key())),
         (None, None) => None,
     };
-    record::list(store, cursor, limit, candidates, |p: &Problem| {
+    record::list(store, cursor, limit, narrow, |p: &Problem| {
         filter.matches(p)
     })
 }

@@ -224,14 +224,12 @@ pub fn list_unauthorized(
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<Flag>> {
-    let candidates = match (&filter.ci, filter.status) {
-        (Some(ci), _) => Some(record::numbers_for_ci::<Flag>(store, ci)?),
-        (None, Some(status)) => Some(record::numbers_in_state::<Flag>(store, status.key())?),
+    let narrow = match (&filter.ci, filter.status) {
+        (Some(ci), _) => Some(record::Narrow::Ci(ci.clone())),
+        (None, Some(status)) => Some(record::Narrow::State(status.key())),
         (None, None) => None,
     };
-    record::list(store, cursor, limit, candidates, |f: &Flag| {
-        filter.matches(f)
-    })
+    record::list(store, cursor, limit, narrow, |f: &Flag| filter.matches(f))
 }
 
 /// A person has seen an open flag and says why it is fine (or what was done).

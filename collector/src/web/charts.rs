@@ -13,8 +13,7 @@
 //! The charts are inline SVG with `role="img"`, a `<title>` and `<desc>` naming the chart, a `<title>`
 //! per bar (the exact value), and visible text labels, so they read without colour or a mouse.
 
-use crate::cmdb::model::CiHeader;
-use crate::cmdb::{Cmdb, CmdbError, SPACE_BODY, SPACE_CI, codec};
+use crate::cmdb::{Cmdb, CmdbError};
 use census_shared::Inventory;
 use maud::{Markup, html};
 use std::collections::BTreeMap;
@@ -154,21 +153,10 @@ pub fn age_bucket(since: Date, today: Date) -> usize {
 /// One pass over the fleet: every CI header and its inventory without packages.
 pub fn compute(cmdb: &Cmdb, now: OffsetDateTime) -> Result<FleetCharts, CmdbError> {
     let mut tally = Tally::default();
-    let store = cmdb.store.as_ref();
-    for entry in store.scan_prefix(SPACE_CI, b"") {
-        let (key, value) = entry?;
-        let ci = crate::cmdb::ci_num_of_key(&key)?;
-        let header: CiHeader = serde_json::from_slice(&value).map_err(|e| CmdbError::Corrupt {
-            what: "CI header",
-            key: crate::cmdb::model::ci_id(ci),
-            message: e.to_string(),
-        })?;
-        let inventory = match store.get(SPACE_BODY, &key)? {
-            Some(body) => codec::decode_without_packages(&body, &header.id)?,
-            None => Inventory::default(),
-        };
+    cmdb.for_each_without_packages(|header, inventory| {
         tally.add(&inventory, &header.first_seen, now.date());
-    }
+        Ok::<(), CmdbError>(())
+    })?;
     Ok(tally.finish(now))
 }
 
