@@ -15,8 +15,8 @@
 //! nothing is cached between requests.
 
 use super::relationship::{SPACE_RELATIONSHIPS, SPACE_RELATIONSHIPS_IN};
-use super::unauthorized::{FlagFilter, FlagStatus, list_unauthorized};
-use super::{ItsmError, MAX_PAGE, Result};
+use super::unauthorized::{Flag, FlagStatus};
+use super::{ItsmError, Result};
 use crate::cmdb::Cmdb;
 use crate::cmdb::model::{CiHeader, Status};
 use crate::store::Store;
@@ -379,20 +379,7 @@ fn has_relationship(store: &dyn Store, ci: &str) -> Result<bool> {
 
 /// CIs with at least one open (unacknowledged, unlinked) unauthorized-change flag.
 fn cis_with_open_flags(store: &dyn Store) -> Result<BTreeSet<String>> {
-    let filter = FlagFilter {
-        status: Some(FlagStatus::Open),
-        ..FlagFilter::default()
-    };
-    let mut cis = BTreeSet::new();
-    let mut cursor = None;
-    loop {
-        let page = list_unauthorized(store, &filter, cursor.as_deref(), MAX_PAGE)?;
-        cis.extend(page.items.into_iter().map(|flag| flag.ci));
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(cis),
-        }
-    }
+    super::record::cis_with_records_in_state::<Flag>(store, FlagStatus::Open.key())
 }
 
 #[cfg(test)]

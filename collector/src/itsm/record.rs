@@ -217,6 +217,34 @@ pub fn numbers_for_ci<R: Record>(store: &dyn Store, ci: &str) -> Result<Vec<u64>
         .collect()
 }
 
+/// The CIs with at least one `R` record in `state`, from the two indexes' keys alone (no record is
+/// read: a fleet-wide report over hundreds of thousands of records stays small and fast).
+pub fn cis_with_records_in_state<R: Record>(
+    store: &dyn Store,
+    state: &'static str,
+) -> Result<BTreeSet<String>> {
+    let (space, prefix) = Narrow::State(state).prefix::<R>();
+    let mut numbers = std::collections::HashSet::new();
+    for entry in store.scan_prefix(space, &prefix) {
+        numbers.insert(number_from_suffix(space, &entry?.0)?);
+    }
+    let kind = format!("\0{}\0", R::KIND.prefix());
+    let mut cis = BTreeSet::new();
+    for entry in store.scan_prefix(SPACE_BY_CI, b"") {
+        let (key, _) = entry?;
+        // `ci \0 PREFIX \0 number`: this kind's entries, for the numbers in the state.
+        let Some(split) = key.len().checked_sub(8 + kind.len()) else {
+            continue;
+        };
+        if &key[split..split + kind.len()] == kind.as_bytes()
+            && numbers.contains(&number_from_suffix(SPACE_BY_CI, &key)?)
+        {
+            cis.insert(String::from_utf8_lossy(&key[..split]).into_owned());
+        }
+    }
+    Ok(cis)
+}
+
 /// Loads the records numbered `numbers`, skipping any that vanished.
 pub fn load_all<R: Record>(store: &dyn Store, numbers: &[u64]) -> Result<Vec<R>> {
     let mut records = Vec::with_capacity(numbers.len());

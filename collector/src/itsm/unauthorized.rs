@@ -38,7 +38,7 @@ pub enum FlagStatus {
 }
 
 impl FlagStatus {
-    fn key(self) -> &'static str {
+    pub fn key(self) -> &'static str {
         match self {
             FlagStatus::Open => "open",
             FlagStatus::Acknowledged => "acknowledged",

@@ -216,3 +216,40 @@ fn changes_of_another_ci_are_refused() {
         "discovered changes of ci-000001: one of them is on ci-000002; evaluate each CI separately"
     );
 }
+
+#[test]
+fn the_cis_with_open_flags_come_from_the_index_keys() {
+    let (store, _guard) = sled();
+    let store = store.as_ref();
+    let open_cis = || {
+        crate::itsm::record::cis_with_records_in_state::<Flag>(store, FlagStatus::Open.key())
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    for ci in ["ci-000001", "ci-000002", "ci-000010"] {
+        evaluate_discovered_changes_at(store, ci, &[discovered(ci, at(10), "openssl")], at(30))
+            .unwrap();
+    }
+    // An incident on another CI shares the by-CI index: it is not a flag.
+    crate::itsm::incident::create_incident(
+        store,
+        &directory(),
+        &agent(),
+        crate::itsm::incident::NewIncident {
+            title: "down".into(),
+            description: None,
+            caller: None,
+            assignee: None,
+            assignment_group: None,
+            impact: crate::itsm::priority::Level::try_from(1).unwrap(),
+            urgency: crate::itsm::priority::Level::try_from(1).unwrap(),
+            affected_cis: vec!["ci-000003".into()],
+        },
+        at(31),
+    )
+    .unwrap();
+    assert_eq!(open_cis(), ["ci-000001", "ci-000002", "ci-000010"]);
+    acknowledge(store, "UAC-000002", &agent(), "planned", at(40)).unwrap();
+    assert_eq!(open_cis(), ["ci-000001", "ci-000010"]);
+}
