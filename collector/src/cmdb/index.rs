@@ -294,6 +294,15 @@ impl PackageIndex {
         self.postings.get(id as usize).map_or(&[], Vec::as_slice)
     }
 
+    /// Gives back the spare capacity the lists grew while being filled one CI at a time (up to half
+    /// of their memory: ~100 MB at 100,000 CIs of 500 packages).
+    pub fn shrink_to_fit(&mut self) {
+        for list in &mut self.postings {
+            list.shrink_to_fit();
+        }
+        self.postings.shrink_to_fit();
+    }
+
     /// Number of (record, CI) postings: a size measure for tests and metrics.
     pub fn n_postings(&self) -> usize {
         self.postings.iter().map(Vec::len).sum()

@@ -384,6 +384,7 @@ impl Cmdb {
             let ci = ci_num_of_key(&key)?;
             rebuilt.update(ci, &[], &codec::package_ids(&body, &ci_id(ci))?);
         }
+        rebuilt.shrink_to_fit();
         *self.packages_mut() = rebuilt;
         Ok(())
     }
