@@ -270,6 +270,11 @@ async fn a_service_desk_agent_signs_in_finds_a_machine_and_opens_an_incident_on_
         affected.contains("openssl"),
         "the discovered upgrade is in the context: {affected}"
     );
+    let impact = text_of(&client, "section[aria-labelledby=impact]").await;
+    assert!(
+        impact.contains(&format!("lb-01 ({lb})")) && impact.contains(&format!("web-01 ({ci})")),
+        "the impact names the machines: {impact}"
+    );
 
     // Only legal moves are offered; take one.
     let actions = text_of(&client, "section[aria-labelledby=actions]").await;

@@ -149,7 +149,7 @@ fn impact_label(kind: RelationKind) -> &'static str {
 }
 
 /// The impacted CIs under `parent_path` (the path from an affected CI), nested by dependency.
-fn impact_tree(impact: &Impact, parent_path: &[String]) -> Markup {
+fn impact_tree(impact: &Impact, names: &Names, parent_path: &[String]) -> Markup {
     let children: Vec<&ImpactedCi> = impact
         .cis
         .iter()
@@ -161,8 +161,8 @@ fn impact_tree(impact: &Impact, parent_path: &[String]) -> Markup {
                 @for child in children {
                     li {
                         span.muted.small { (child.via.last().map(|kind| impact_label(*kind)).unwrap_or_default()) " " }
-                        a href={ "/assets/" (child.ci) } { (child.ci) }
-                        (impact_tree(impact, &child.path))
+                        (page::ci_links(std::slice::from_ref(&child.ci), names))
+                        (impact_tree(impact, names, &child.path))
                     }
                 }
             }
@@ -170,7 +170,7 @@ fn impact_tree(impact: &Impact, parent_path: &[String]) -> Markup {
     }
 }
 
-fn impact(context: &IncidentContext) -> Markup {
+fn impact(context: &IncidentContext, names: &Names) -> Markup {
     html! {
         section.card aria-labelledby="impact" {
             h2 id="impact" { "Impact" }
@@ -180,7 +180,7 @@ fn impact(context: &IncidentContext) -> Markup {
                 p { "Dependent CIs: " (context.impact.cis.len()) "." @if context.impact.truncated { " The walk stopped at its limit; there may be more." } }
                 ul.tree {
                     @for ci in &context.incident.affected_cis {
-                        li { a href={ "/assets/" (ci) } { strong { (ci) } } " (affected)" (impact_tree(&context.impact, std::slice::from_ref(ci))) }
+                        li { strong { (page::ci_links(std::slice::from_ref(ci), names)) } "(affected)" (impact_tree(&context.impact, names, std::slice::from_ref(ci))) }
                     }
                 }
             }
@@ -188,7 +188,10 @@ fn impact(context: &IncidentContext) -> Markup {
     }
 }
 
-pub fn render(user: &WebUser, context: &IncidentContext) -> HtmlPage {
+/// CI names by id, for the CIs the page links to.
+pub type Names = std::collections::BTreeMap<String, String>;
+
+pub fn render(user: &WebUser, context: &IncidentContext, names: &Names) -> HtmlPage {
     let incident = &context.incident;
     let content = html! {
         p.crumbs { a href="/incidents" { "Incidents" } " / " (incident.id) }
@@ -215,7 +218,7 @@ pub fn render(user: &WebUser, context: &IncidentContext) -> HtmlPage {
                 div.cis { @for ci in &context.cis { (hardware(ci)) } }
                 p.muted.small { "Changes since " (page::at(context.since)) "." }
             }
-            (impact(context))
+            (impact(context, names))
             section.card aria-labelledby="log" {
                 h2 id="log" { "State history" }
                 @if incident.state_changes.is_empty() { p.muted { "Not moved yet." } }

@@ -267,18 +267,24 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> PageResult {
     user.require(Permission::ReadRecords)?;
-    let context = read(&state, move |store, dir| {
-        incident_context(
+    let (context, names) = read(&state, move |store, dir| {
+        let context = incident_context(
             store,
             dir,
             id.trim(),
             CONTEXT_DAYS,
             now(),
             ImpactLimits::default(),
-        )
+        )?;
+        let linked = context.incident.affected_cis.iter();
+        let names = ci_names(
+            dir,
+            linked.chain(context.impact.cis.iter().map(|ci| &ci.ci)),
+        )?;
+        Ok((context, names))
     })
     .await?;
-    Ok(incident_page::render(&user, &context).into_response())
+    Ok(incident_page::render(&user, &context, &names).into_response())
 }
 
 pub async fn transition(
