@@ -236,6 +236,20 @@ async fn post_gzip(client: &reqwest::Client, url: &str, json: &[u8]) -> reqwest:
         .unwrap()
 }
 
+async fn send_check_in(
+    client: &reqwest::Client,
+    collector: &Collector,
+    seq: u64,
+    inventory: &Inventory,
+) -> reqwest::Response {
+    client
+        .post(collector.url("/api/v1/agent/checkin"))
+        .json(&check_in(seq, inventory))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn error_of(response: reqwest::Response, status: StatusCode) -> ApiErrorBody {
     assert_eq!(response.status(), status);
     response.json().await.unwrap()
@@ -265,12 +279,7 @@ async fn an_agent_enrolls_checks_in_and_reports_over_mtls_and_is_revoked_on_its_
 
     let http = client(collector.ca.cert_pem(), Some(&agent));
     let inventory = machine(50);
-    let response = http
-        .post(collector.url("/api/v1/agent/checkin"))
-        .json(&check_in(1, &inventory))
-        .send()
-        .await
-        .unwrap();
+    let response = send_check_in(&http, &collector, 1, &inventory).await;
     assert_eq!(
         response.version(),
         reqwest::Version::HTTP_2,
@@ -292,12 +301,7 @@ async fn an_agent_enrolls_checks_in_and_reports_over_mtls_and_is_revoked_on_its_
         .unwrap();
     assert_eq!(stored.unwrap(), inventory);
 
-    let response = http
-        .post(collector.url("/api/v1/agent/checkin"))
-        .json(&check_in(2, &inventory))
-        .send()
-        .await
-        .unwrap();
+    let response = send_check_in(&http, &collector, 2, &inventory).await;
     assert_eq!(
         response.json::<CheckInResponse>().await.unwrap(),
         CheckInResponse::Unchanged
@@ -309,12 +313,7 @@ async fn an_agent_enrolls_checks_in_and_reports_over_mtls_and_is_revoked_on_its_
 
     // Without a client certificate the agent endpoints refuse.
     let anonymous = client(collector.ca.cert_pem(), None);
-    let response = anonymous
-        .post(collector.url("/api/v1/agent/checkin"))
-        .json(&check_in(3, &inventory))
-        .send()
-        .await
-        .unwrap();
+    let response = send_check_in(&anonymous, &collector, 3, &inventory).await;
     let error = error_of(response, StatusCode::UNAUTHORIZED).await;
     assert_eq!(error.code, "unauthenticated");
     assert!(
@@ -350,34 +349,25 @@ async fn an_agent_enrolls_checks_in_and_reports_over_mtls_and_is_revoked_on_its_
     };
     // Until the agent uses its new certificate, the one it renewed with still works (had the answer
     // been lost, the agent could not renew again otherwise).
-    let response = http
-        .post(collector.url("/api/v1/agent/checkin"))
-        .json(&check_in(3, &inventory))
-        .send()
-        .await
-        .unwrap();
+    let response = send_check_in(&http, &collector, 3, &inventory).await;
     assert_eq!(
         response.json::<CheckInResponse>().await.unwrap(),
         CheckInResponse::Unchanged
     );
-    let response = client(collector.ca.cert_pem(), Some(&renewed_agent))
-        .post(collector.url("/api/v1/agent/checkin"))
-        .json(&check_in(4, &inventory))
-        .send()
-        .await
-        .unwrap();
+    let response = send_check_in(
+        &client(collector.ca.cert_pem(), Some(&renewed_agent)),
+        &collector,
+        4,
+        &inventory,
+    )
+    .await;
     assert_eq!(
         response.json::<CheckInResponse>().await.unwrap(),
         CheckInResponse::Unchanged
     );
     // From then on the superseded certificate (a copy left on a cloned disk, a stolen key) is refused,
     // though it has not expired.
-    let response = http
-        .post(collector.url("/api/v1/agent/checkin"))
-        .json(&check_in(5, &inventory))
-        .send()
-        .await
-        .unwrap();
+    let response = send_check_in(&http, &collector, 5, &inventory).await;
     let error = error_of(response, StatusCode::UNAUTHORIZED).await;
     assert_eq!(error.code, "certificate_superseded");
     assert!(

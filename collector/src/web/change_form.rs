@@ -84,10 +84,7 @@ fn new_page(user: &WebUser, form: &CreateForm, error: Option<&str>) -> HtmlPage 
                 textarea id="f-plan" name="implementation_plan" rows="3" { (form.implementation_plan) }
                 label for="f-backout" { "Back-out plan" }
                 textarea id="f-backout" name="backout_plan" rows="3" { (form.backout_plan) }
-                label for="f-cis" { "Affected CIs" }
-                input id="f-cis" name="affected_cis" type="text" value=(form.affected_cis)
-                    aria-describedby="f-cis-help" placeholder="ci-000123, ci-000124";
-                p id="f-cis-help" .muted.small { "CI ids, separated by commas." }
+                (page::affected_cis_field(&form.affected_cis))
                 button.primary type="submit" { "Create change" }
             }
         }
@@ -150,13 +147,7 @@ fn request_of(form: &CreateForm) -> Result<NewChange, String> {
         window,
         implementation_plan: text(&form.implementation_plan),
         backout_plan: text(&form.backout_plan),
-        affected_cis: form
-            .affected_cis
-            .split([',', ' '])
-            .map(str::trim)
-            .filter(|ci| !ci.is_empty())
-            .map(str::to_string)
-            .collect(),
+        affected_cis: page::affected_cis(&form.affected_cis),
     })
 }
 

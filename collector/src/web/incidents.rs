@@ -183,10 +183,7 @@ fn new_page(user: &WebUser, form: &CreateForm, error: Option<&str>) -> HtmlPage 
                 }
                 label for="f-assignee" { "Assignee" }
                 input id="f-assignee" name="assignee" type="text" value=(form.assignee);
-                label for="f-cis" { "Affected CIs" }
-                input id="f-cis" name="affected_cis" type="text" value=(form.affected_cis)
-                    aria-describedby="f-cis-help" placeholder="ci-000123, ci-000124";
-                p id="f-cis-help" .muted.small { "CI ids, separated by commas." }
+                (page::affected_cis_field(&form.affected_cis))
                 button.primary type="submit" { "Create incident" }
             }
         }
@@ -229,13 +226,7 @@ pub async fn create(
         assignment_group: None,
         impact,
         urgency,
-        affected_cis: form
-            .affected_cis
-            .split([',', ' '])
-            .map(str::trim)
-            .filter(|ci| !ci.is_empty())
-            .map(str::to_string)
-            .collect(),
+        affected_cis: page::affected_cis(&form.affected_cis),
     };
     let actor = user.who.actor();
     let created = write(&state, move |store, dir| {

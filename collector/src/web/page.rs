@@ -245,6 +245,25 @@ pub fn ci_links(ids: &[String], names: &std::collections::BTreeMap<String, Strin
     }
 }
 
+/// The "Affected CIs" field of the forms that create records about CIs.
+pub fn affected_cis_field(value: &str) -> Markup {
+    html! {
+        label for="f-cis" { "Affected CIs" }
+        input id="f-cis" name="affected_cis" type="text" value=(value)
+            aria-describedby="f-cis-help" placeholder="ci-000123, ci-000124";
+        p id="f-cis-help" .muted.small { "CI ids, separated by commas." }
+    }
+}
+
+/// The CI ids typed in [`affected_cis_field`]: separated by commas or spaces.
+pub fn affected_cis(text: &str) -> Vec<String> {
+    text.split([',', ' '])
+        .map(str::trim)
+        .filter(|ci| !ci.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// A status pill; `tone` picks its colour (`ok`, `warn`, `bad`, `info`, `muted`).
 pub fn badge(tone: &str, text: &str) -> Markup {
     html! { span class={ "badge " (tone) } { (text) } }
