@@ -664,3 +664,75 @@ async fn the_desk_plans_a_change_from_an_asset_page_and_sees_an_overlapping_wind
         "auditors are not offered the form"
     );
 }
+
+#[tokio::test]
+async fn an_asset_manager_records_a_relationship_from_the_asset_page() {
+    let console = Console::start().await;
+    let web = console.machine(&Machine::debian("web-01")).await;
+    let db = console.machine(&Machine::debian("db-01")).await;
+    let manager = console
+        .sign_in(&console.token("bob", Role::AssetManager))
+        .await;
+    let path = format!("/assets/{web}/relationships");
+    let (_, page) = console
+        .get(&manager.cookie, &format!("/assets/{web}"))
+        .await;
+    assert!(
+        page.contains(&path) && page.contains("Add relationship"),
+        "{page}"
+    );
+
+    let response = console
+        .post(
+            &manager,
+            &path,
+            &[("csrf", &manager.csrf), ("kind", "depends_on"), ("to", &db)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), format!("/assets/{web}#related"));
+    let (_, page) = console
+        .get(&manager.cookie, &format!("/assets/{web}"))
+        .await;
+    assert!(
+        page.contains(&format!("depends on <a href=\"/assets/{db}\">db-01")),
+        "{page}"
+    );
+    let (_, page) = console.get(&manager.cookie, &format!("/assets/{db}")).await;
+    assert!(
+        page.contains("used by"),
+        "the other end reads it back: {page}"
+    );
+
+    let response = console
+        .post(
+            &manager,
+            &path,
+            &[
+                ("csrf", &manager.csrf),
+                ("kind", "depends_on"),
+                ("to", "ci-999999"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("ci-999999"),
+        "the refusal names the CI: {page}"
+    );
+
+    let desk = console
+        .sign_in(&console.token("dan", Role::ServiceDesk))
+        .await;
+    let (_, page) = console.get(&desk.cookie, &format!("/assets/{web}")).await;
+    assert!(!page.contains("Add relationship"), "{page}");
+    let response = console
+        .post(
+            &desk,
+            &path,
+            &[("csrf", &desk.csrf), ("kind", "runs_on"), ("to", &db)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}

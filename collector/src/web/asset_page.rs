@@ -8,6 +8,7 @@ use super::page::{self, HtmlPage};
 use crate::api::itsm::Permission;
 use crate::cmdb::history::Change;
 use crate::cmdb::model::Status;
+use crate::itsm::relationship::RelationKind;
 use maud::{Markup, html};
 
 /// Software rows shown at once; a filter narrows the rest.
@@ -308,7 +309,7 @@ fn timeline(view: &AssetView) -> Markup {
     }
 }
 
-fn records(view: &AssetView) -> Markup {
+fn records(user: &WebUser, view: &AssetView) -> Markup {
     html! {
         @if let Some(records) = &view.records {
             section.card aria-labelledby="records" {
@@ -337,7 +338,19 @@ fn records(view: &AssetView) -> Markup {
                 @if related.is_empty() { p.empty { "No relationships recorded." } }
                 ul.plain {
                     @for relation in related {
-                        li { (relation.label) " " a href={ "/assets/" (relation.other) } { (relation.other) } }
+                        li { (relation.label) " " (page::ci_links(std::slice::from_ref(&relation.other), &view.names)) }
+                    }
+                }
+                @if user.can(Permission::WriteRelationships) {
+                    form.stack method="post" action={ "/assets/" (view.asset.header.id) "/relationships" } {
+                        (page::csrf(user))
+                        label for="r-kind" { "This CI" }
+                        select id="r-kind" name="kind" {
+                            @for kind in RelationKind::ALL { option value=(kind.key()) { (kind.name()) } }
+                        }
+                        label for="r-to" { "CI" }
+                        input id="r-to" name="to" type="text" required placeholder="ci-000123";
+                        button type="submit" { "Add relationship" }
                     }
                 }
             }
@@ -379,7 +392,7 @@ pub fn render(
             (identity(view))
             (hardware(view))
             (managed(user, view, can_edit, saved))
-            (records(view))
+            (records(user, view))
             (software(view, filter))
             (timeline(view))
         }

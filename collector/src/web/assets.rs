@@ -15,7 +15,9 @@ use crate::api::error::ApiError;
 use crate::cmdb::model::{Actor, ManagedFieldsPatch, Status, parse_ci_id};
 use crate::cmdb::search::Page;
 use crate::cmdb::{HistoryEntry, HistoryFilter};
+use crate::itsm::cmdb_directory::CmdbDirectory;
 use crate::itsm::context::{CiRecords, ci_records};
+use crate::itsm::directory::ci_names;
 use crate::itsm::relationship::{RelationshipView, relationships_of};
 use crate::query;
 use crate::secret::rfc3339;
@@ -25,6 +27,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use maud::html;
 use serde::Deserialize;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// CIs per search page unless `limit` says otherwise (at most [`MAX_PAGE_SIZE`]).
@@ -200,6 +203,8 @@ pub struct AssetView {
     pub records: Option<CiRecords>,
     /// `None` when the user may not read relationships.
     pub related: Option<Vec<RelationshipView>>,
+    /// Names of the related CIs, by id.
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
 pub async fn show(
@@ -236,12 +241,16 @@ pub async fn show(
             .then(|| relationships_of(store.as_ref(), &id))
             .transpose()
             .map_err(ApiError::from)?;
+        let directory = CmdbDirectory::new(Arc::clone(&cmdb));
+        let others = related.iter().flatten().map(|relation| &relation.other);
+        let names = ci_names(&directory, others).map_err(ApiError::from)?;
         Ok(Some(AssetView {
             asset,
             history,
             next_history: next,
             records,
             related,
+            names,
         }))
     })
     .await?

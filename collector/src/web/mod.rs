@@ -8,7 +8,8 @@
 //! - [`page`]: the page shell (skip link, navigation, sign-out), shared widgets, URL encoding.
 //! - [`charts`]: fleet aggregates (OS versions, hardware age) and their SVG bar charts.
 //! - [`login`], [`dashboard`], [`assets`], [`incidents`], [`changes`], [`reports`]: one page group each;
-//!   [`asset_page`] and [`incident_page`] render the two largest pages; [`change_form`] plans a change.
+//!   [`asset_page`] and [`incident_page`] render the two largest pages; [`change_form`] plans a change;
+//!   [`relationships`] records one from an asset page.
 //!
 //! Pages call the same domain functions as the JSON handlers (`Cmdb::search`, `itsm::incident::…`)
 //! with the same role checks ([`crate::api::assets::READERS`], [`crate::api::itsm::allows`]); nothing
@@ -30,6 +31,7 @@ pub mod incident_page;
 pub mod incidents;
 pub mod login;
 pub mod page;
+pub mod relationships;
 pub mod reports;
 pub mod session;
 
@@ -59,6 +61,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/assets", get(assets::search))
         .route("/assets/{id}", get(assets::show))
         .route("/assets/{id}/edit", post(assets::edit))
+        .route("/assets/{id}/relationships", post(relationships::create))
         .route("/incidents", get(incidents::list).post(incidents::create))
         .route("/incidents/new", get(incidents::new_form))
         .route("/incidents/{id}", get(incidents::show))
