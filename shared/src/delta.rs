@@ -247,6 +247,19 @@ fn patch_packages(
     Ok(())
 }
 
+/// `delta` without its package-list patches: for a document kept without its packages (time travel
+/// for a question that does not ask about them).
+pub fn without_package_ops(delta: &Delta) -> Delta {
+    Delta {
+        ops: delta
+            .ops
+            .iter()
+            .filter(|op| !matches!(op, DeltaOp::Patch { path, .. } if is_packages_path(path)))
+            .cloned()
+            .collect(),
+    }
+}
+
 fn is_packages_path(path: &[String]) -> bool {
     path.iter().map(String::as_str).eq(PACKAGES_PATH)
 }

@@ -232,7 +232,12 @@ impl Cmdb {
                 if journal::parse_time(&header.first_seen)? > moment {
                     return Ok(None);
                 }
-                match self.asset_as_of(&header.id, at)? {
+                let state = if expr.is_some_and(query::Expr::mentions_packages) {
+                    self.asset_as_of(&header.id, at)?
+                } else {
+                    self.asset_as_of_without_packages(&header.id, at)?
+                };
+                match state {
                     Some(state) => (state.inventory, state.managed),
                     None => return Ok(None),
                 }

@@ -70,6 +70,20 @@ fn split_checkpoint(value: &[u8], ci: CiNum) -> CmdbResult<(CheckpointMeta, &[u8
 impl Cmdb {
     /// CI `ci` as it was at `at` (RFC 3339), or `None` when it did not exist yet.
     pub fn asset_as_of(&self, ci: &str, at: &str) -> CmdbResult<Option<AssetState>> {
+        self.state_as_of(ci, at, true)
+    }
+
+    /// [`Cmdb::asset_as_of`] without the package list (left empty): what a search that does not ask
+    /// about packages needs, without decoding and patching every CI's packages.
+    pub(crate) fn asset_as_of_without_packages(
+        &self,
+        ci: &str,
+        at: &str,
+    ) -> CmdbResult<Option<AssetState>> {
+        self.state_as_of(ci, at, false)
+    }
+
+    fn state_as_of(&self, ci: &str, at: &str, packages: bool) -> CmdbResult<Option<AssetState>> {
         let moment = parse_time(at)?;
         let number = parse_ci_id(ci).ok_or_else(|| CmdbError::UnknownCi(ci.to_string()))?;
         let header = self
@@ -93,7 +107,11 @@ impl Cmdb {
                         .try_into()
                         .map_err(|_| travel_error("bad checkpoint key".into()))?,
                 );
-                let inventory = codec::decode(body, &self.interner(), ci)?;
+                let inventory = if packages {
+                    codec::decode(body, &self.interner(), ci)?
+                } else {
+                    codec::decode_without_packages(body, ci)?
+                };
                 start = Some((record, inventory, meta.managed));
                 break;
             }
@@ -101,9 +119,13 @@ impl Cmdb {
         let (mut inventory, mut managed, before) = match start {
             Some((record, inventory, managed)) => (inventory, managed, Some(record + 1)),
             None => {
-                let inventory = self
-                    .inventory_of(number)?
-                    .ok_or_else(|| travel_error("the CI has no inventory".into()))?;
+                let current = if packages {
+                    self.inventory_of(number)?
+                } else {
+                    self.inventory_without_packages(number)?
+                };
+                let inventory =
+                    current.ok_or_else(|| travel_error("the CI has no inventory".into()))?;
                 (inventory, header.managed, None)
             }
         };
@@ -116,7 +138,14 @@ impl Cmdb {
                 return Ok(None);
             }
             if let Some(reverse) = &record.reverse {
-                inventory = delta::apply(&inventory, reverse)
+                // In place: a reverse delta is mostly package patches, which the owned path applies
+                // to the typed list instead of going through a JSON tree of the whole document.
+                let applied = if packages {
+                    delta::apply_owned(inventory, reverse)
+                } else {
+                    delta::apply_owned(inventory, &delta::without_package_ops(reverse))
+                };
+                inventory = applied
                     .map_err(|e| travel_error(format!("record {}: {e}", record.entry.record)))?;
             }
             if let Some(before) = record.managed_before {

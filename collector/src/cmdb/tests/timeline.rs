@@ -166,6 +166,10 @@ fn check_time_travel(checkpoint_every: u32) {
         }
     }
     assert_eq!(h.cmdb.asset_as_of(&ci, &t(9)).unwrap(), None);
+    assert_eq!(
+        h.cmdb.asset_as_of_without_packages(&ci, &t(9)).unwrap(),
+        None
+    );
     for (i, (minute, state)) in recorded.iter().enumerate() {
         let next = recorded.get(i + 1).map_or(minute + 60, |(m, _)| *m);
         for probe in [*minute, (minute + next) / 2, next - 1] {
@@ -174,6 +178,15 @@ fn check_time_travel(checkpoint_every: u32) {
                 got.as_ref(),
                 Some(state),
                 "as of minute {probe} (checkpoint every {checkpoint_every})"
+            );
+            // Without packages (searches that do not ask about them): the same state, no packages.
+            let mut expected = state.clone();
+            expected.inventory.software.packages.clear();
+            let light = h.cmdb.asset_as_of_without_packages(&ci, &t(probe)).unwrap();
+            assert_eq!(
+                light,
+                Some(expected),
+                "without packages, as of minute {probe}"
             );
         }
     }
