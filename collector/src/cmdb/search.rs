@@ -19,7 +19,7 @@
 //! whose matches are sparse may scan far; the cost is bounded by the number of candidates.
 
 use super::index::{self, Tag};
-use super::model::{CiHeader, CiNum, ManagedFields, Status, parse_ci_id};
+use super::model::{CiHeader, CiNum, ManagedFields, Status, ci_id, parse_ci_id};
 use super::{
     Cmdb, CmdbError, CmdbResult, SPACE_BODY, SPACE_CI, SPACE_INDEX, ci_num_of_key, codec, journal,
 };
@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::ops::Bound;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// One asset in a search answer: the columns asset managers look at (and export).
@@ -156,10 +157,18 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// How long one search page may judge CIs (see [`Cmdb::search`]); well inside the request timeout.
+pub const SEARCH_BUDGET: Duration = Duration::from_secs(10);
+
 impl Cmdb {
     /// Assets matching `expr` (every asset when `None`) after CI `cursor`, at most `limit`, by id. With
     /// `as_of` (RFC 3339) assets are judged as they were then and ones created later are left out;
     /// relative times in the query count back from `as_of` instead of now.
+    ///
+    /// A search stops after [`SEARCH_BUDGET`] of judging CIs and answers what it found with the
+    /// cursor of the last CI it judged, so that a search matching few of very many CIs (or judging
+    /// them as of a past moment) comes back in pieces instead of running into the request timeout:
+    /// a page may hold fewer than `limit` items, even none, and still have a `next_cursor`.
     pub fn search(
         &self,
         expr: Option<&Expr>,
@@ -167,6 +176,18 @@ impl Cmdb {
         limit: usize,
         as_of: Option<&str>,
     ) -> CmdbResult<Page> {
+        self.search_within(expr, cursor, limit, as_of, SEARCH_BUDGET)
+    }
+
+    pub(crate) fn search_within(
+        &self,
+        expr: Option<&Expr>,
+        cursor: Option<&str>,
+        limit: usize,
+        as_of: Option<&str>,
+        budget: Duration,
+    ) -> CmdbResult<Page> {
+        let started = Instant::now();
         let after = match cursor {
             Some(id) => Some(parse_ci_id(id).ok_or_else(|| CmdbError::UnknownCi(id.into()))?),
             None => None,
@@ -197,15 +218,22 @@ impl Cmdb {
         };
         let mut items: Vec<AssetSummary> = Vec::new();
         for number in numbers {
-            let Some(item) = self.candidate(number?, expr, as_of, now)? else {
-                continue;
-            };
-            if items.len() == limit {
-                // One more match exists: the page is full and a next one is worth asking for.
-                let next_cursor = items.last().map(|last| last.id.clone());
-                return Ok(Page { items, next_cursor });
+            let number = number?;
+            if let Some(item) = self.candidate(number, expr, as_of, now)? {
+                if items.len() == limit {
+                    // One more match exists: the page is full and a next one is worth asking for.
+                    let next_cursor = items.last().map(|last| last.id.clone());
+                    return Ok(Page { items, next_cursor });
+                }
+                items.push(item);
             }
-            items.push(item);
+            if started.elapsed() >= budget {
+                // Out of time: the next page starts after the last CI judged.
+                return Ok(Page {
+                    items,
+                    next_cursor: Some(ci_id(number)),
+                });
+            }
         }
         Ok(Page {
             items,
@@ -515,6 +543,25 @@ mod tests {
             }
             assert_eq!(seen, all);
         }
+        // Out of time after every CI (a zero budget): pages of at most one item, some empty, each
+        // with the cursor of the CI it stopped at; walked to the end they hold every match once.
+        let web = query::parse("hostname ~ \"web-*\"").unwrap();
+        let (mut seen, mut cursor, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let page = harness
+                .cmdb
+                .search_within(Some(&web), cursor.as_deref(), 10, None, Duration::ZERO)
+                .unwrap();
+            pages += 1;
+            assert!(page.items.len() <= 1);
+            seen.extend(ids(&page).into_iter().map(str::to_string));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, search(&harness, "hostname ~ \"web-*\""));
+        assert!(pages > seen.len(), "a budget of zero stops after each CI");
         let error = harness
             .cmdb
             .search(None, Some("page-2"), 2, None)
