@@ -137,7 +137,9 @@ fn render_search(
                 }
             }
             Ok(page) => {
-                @if page.items.is_empty() {
+                @if page.items.is_empty() && page.next_cursor.is_some() {
+                    p.empty { "Nothing matched in the part of the inventory searched so far (a page searches for at most 10 seconds); the next page goes on from there." }
+                } @else if page.items.is_empty() {
                     p.empty { "No configuration item matches." }
                 } @else {
                     table.data {
