@@ -1,0 +1,47 @@
+//! Reports made ready before a phase's clock starts, and the transport that sends them.
+
+use super::*;
+
+/// A report made ready before its phase's clock starts: its coordinates and content hash, and its body
+/// encoded as the agent encodes it, in full and (when the collector is expected to hold a base) as a
+/// delta. The agent's own `deliver` still decides which to send; the encoding is only looked up.
+pub struct Prepared {
+    pub(super) report: PendingReport,
+    pub(super) full: Option<Vec<u8>>,
+    /// The base's hash and the encoded delta against it.
+    pub(super) delta: Option<(String, Vec<u8>)>,
+}
+
+/// The agent's HTTPS transport, sending a [`Prepared`] body when the report `deliver` built is the one
+/// prepared (same report, same kind, same base), and encoding on the spot otherwise (a full report
+/// after a refused delta, a base the collector did not hold).
+pub(super) struct PreparedTransport<'a> {
+    pub(super) client: &'a HttpsClient,
+    pub(super) prepared: &'a Prepared,
+}
+
+impl Transport for PreparedTransport<'_> {
+    async fn check_in(&self, check_in: &CheckIn) -> Result<CheckInResponse, TransportError> {
+        self.client.check_in(check_in).await
+    }
+
+    async fn report(&self, report: &Report) -> Result<ReportResponse, TransportError> {
+        let prepared = self.prepared;
+        let encoded = if report.header.report_id != prepared.report.header.report_id {
+            None
+        } else {
+            match &report.body {
+                ReportBody::Full { .. } => prepared.full.as_ref(),
+                ReportBody::Delta { base_hash, .. } => prepared
+                    .delta
+                    .as_ref()
+                    .filter(|(base, _)| base == base_hash)
+                    .map(|(_, encoded)| encoded),
+            }
+        };
+        match encoded {
+            Some(encoded) => self.client.report_encoded(encoded.clone()).await,
+            None => self.client.report(report).await,
+        }
+    }
+}
