@@ -217,6 +217,17 @@ pub fn numbers_for_ci<R: Record>(store: &dyn Store, ci: &str) -> Result<Vec<u64>
         .collect()
 }
 
+/// How many `R` records are in `state`, from the state index's keys (no record is read).
+pub fn count_in_state<R: Record>(store: &dyn Store, state: &'static str) -> Result<u64> {
+    let (space, prefix) = Narrow::State(state).prefix::<R>();
+    let mut n = 0;
+    for entry in store.scan_prefix(space, &prefix) {
+        entry?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// The CIs with at least one `R` record in `state`, from the two indexes' keys alone (no record is
 /// read: a fleet-wide report over hundreds of thousands of records stays small and fast).
 pub fn cis_with_records_in_state<R: Record>(

@@ -249,7 +249,11 @@ fn the_cis_with_open_flags_come_from_the_index_keys() {
         at(31),
     )
     .unwrap();
+    let open =
+        || crate::itsm::record::count_in_state::<Flag>(store, FlagStatus::Open.key()).unwrap();
     assert_eq!(open_cis(), ["ci-000001", "ci-000002", "ci-000010"]);
+    assert_eq!(open(), 3);
     acknowledge(store, "UAC-000002", &agent(), "planned", at(40)).unwrap();
     assert_eq!(open_cis(), ["ci-000001", "ci-000010"]);
+    assert_eq!(open(), 2);
 }
