@@ -736,3 +736,72 @@ async fn an_asset_manager_records_a_relationship_from_the_asset_page() {
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn an_asset_manager_settles_a_reconciliation_conflict() {
+    let console = Console::start().await;
+    let alpha = console.machine(&Machine::debian("alpha")).await;
+    // beta reports no serial (a VM, say): its machine-id is its strongest identifier.
+    let mut beta_inventory = console::inventory(&Machine::debian("beta"));
+    beta_inventory.hardware.system.serial = None;
+    let mut beta_agent = console.agent().await;
+    console
+        .report_inventory(&mut beta_agent, beta_inventory.clone())
+        .await;
+    let beta = console.ci_of(&beta_agent.id);
+    // A new agent whose serial names alpha and whose machine-id names beta.
+    let mut confused = beta_inventory;
+    confused.hardware.system.serial = Some("SN-alpha".into());
+    let mut agent = console.agent().await;
+    console.report_inventory(&mut agent, confused).await;
+
+    let desk = console
+        .sign_in(&console.token("dan", Role::ServiceDesk))
+        .await;
+    let (status, page) = console.get(&desk.cookie, "/conflicts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("cf-000001")
+            && page.contains(&format!(
+                "alpha <span class=\"muted small\">({alpha})</span>"
+            )),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Attach to"),
+        "the desk reads, it does not decide"
+    );
+
+    let manager = console
+        .sign_in(&console.token("bob", Role::AssetManager))
+        .await;
+    let (_, page) = console.get(&manager.cookie, "/conflicts").await;
+    assert!(
+        page.contains("Attach to alpha") && page.contains("Attach to beta"),
+        "{page}"
+    );
+    let resolve = "/conflicts/cf-000001/resolve";
+    let response = console
+        .post(&desk, resolve, &[("csrf", &desk.csrf), ("into", &beta)])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = console
+        .post(
+            &manager,
+            resolve,
+            &[("csrf", &manager.csrf), ("into", &beta)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), format!("/assets/{beta}"));
+    let (_, page) = console.get(&manager.cookie, "/conflicts").await;
+    assert!(page.contains("No open conflict."), "{page}");
+    let response = console
+        .post(
+            &manager,
+            resolve,
+            &[("csrf", &manager.csrf), ("into", "split")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT, "already settled");
+}

@@ -9,7 +9,7 @@
 //! - [`charts`]: fleet aggregates (OS versions, hardware age) and their SVG bar charts.
 //! - [`login`], [`dashboard`], [`assets`], [`incidents`], [`changes`], [`reports`]: one page group each;
 //!   [`asset_page`] and [`incident_page`] render the two largest pages; [`change_form`] plans a change;
-//!   [`relationships`] records one from an asset page.
+//!   [`relationships`] records one from an asset page; [`conflicts`] settles reconciliation conflicts.
 //!
 //! Pages call the same domain functions as the JSON handlers (`Cmdb::search`, `itsm::incident::…`)
 //! with the same role checks ([`crate::api::assets::READERS`], [`crate::api::itsm::allows`]); nothing
@@ -26,6 +26,7 @@ pub mod assets;
 pub mod change_form;
 pub mod changes;
 pub mod charts;
+pub mod conflicts;
 pub mod dashboard;
 pub mod incident_page;
 pub mod incidents;
@@ -71,6 +72,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/changes/{id}", get(changes::show))
         .route("/changes/{id}/transition", post(changes::transition))
         .route("/reports/unauthorized", get(reports::unauthorized))
+        .route("/conflicts", get(conflicts::list))
+        .route("/conflicts/{id}/resolve", post(conflicts::resolve))
         .route(
             "/reports/unauthorized/{id}/acknowledge",
             post(reports::acknowledge),

@@ -26,9 +26,10 @@ impl IntoResponse for HtmlPage {
 }
 
 /// The sections of the navigation: label, path, and the permission that shows it (None: everyone).
-const SECTIONS: [(&str, &str, Option<Permission>); 5] = [
+const SECTIONS: [(&str, &str, Option<Permission>); 6] = [
     ("Dashboard", "/", None),
     ("Assets", "/assets", None),
+    ("Conflicts", "/conflicts", None),
     ("Incidents", "/incidents", Some(Permission::ReadRecords)),
     ("Changes", "/changes", Some(Permission::ReadRecords)),
     (

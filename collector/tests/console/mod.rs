@@ -125,6 +125,24 @@ impl Console {
 
     /// Enrolls a new agent that reports `machine` once; returns the agent (to report again) and its CI.
     pub async fn machine_agent(&self, machine: &Machine<'_>) -> (Agent, String) {
+        let mut agent = self.agent().await;
+        self.report(&mut agent, machine).await;
+        let ci = self.ci_of(&agent.id);
+        (agent, ci)
+    }
+
+    /// The CI agent `agent_id` reports to (it must have one).
+    pub fn ci_of(&self, agent_id: &str) -> String {
+        let number = self
+            .store
+            .get(cmdb::SPACE_AGENTS, agent_id.as_bytes())
+            .unwrap()
+            .expect("the agent's report created or joined a CI");
+        cmdb::model::ci_id(u64::from_be_bytes(number.try_into().unwrap()))
+    }
+
+    /// Enrolls a new agent that has not reported yet.
+    pub async fn agent(&self) -> Agent {
         let (agent_id, pem) = common::enrolled_identity_pem(
             &self.http,
             &self.url("/api/v1/enroll"),
@@ -138,25 +156,21 @@ impl Console {
             .identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
             .build()
             .unwrap();
-        let mut agent = Agent {
+        Agent {
             id: agent_id,
             http,
             seq: 0,
-        };
-        self.report(&mut agent, machine).await;
-        let number = self
-            .store
-            .get(cmdb::SPACE_AGENTS, agent.id.as_bytes())
-            .unwrap()
-            .expect("the report created a CI");
-        let ci = cmdb::model::ci_id(u64::from_be_bytes(number.try_into().unwrap()));
-        (agent, ci)
+        }
     }
 
     /// Sends `machine`'s inventory as `agent`'s next full report.
     pub async fn report(&self, agent: &mut Agent, machine: &Machine<'_>) {
+        self.report_inventory(agent, inventory(machine)).await;
+    }
+
+    /// Sends `inventory` as `agent`'s next full report.
+    pub async fn report_inventory(&self, agent: &mut Agent, inventory: Inventory) {
         agent.seq += 1;
-        let inventory = inventory(machine);
         let report = Report {
             protocol: PROTOCOL_VERSION,
             header: ReportHeader {
