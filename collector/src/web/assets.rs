@@ -12,7 +12,7 @@ use super::{PageError, PageResult, WebUser};
 use crate::api::ApiState;
 use crate::api::assets::{EDITORS, READERS};
 use crate::api::error::ApiError;
-use crate::cmdb::model::{Actor, ManagedFieldsPatch, Status, parse_ci_id};
+use crate::cmdb::model::{ManagedFieldsPatch, Status, parse_ci_id};
 use crate::cmdb::search::Page;
 use crate::cmdb::{HistoryEntry, HistoryFilter};
 use crate::itsm::cmdb_directory::CmdbDirectory;
@@ -20,7 +20,6 @@ use crate::itsm::context::{CiRecords, ci_records};
 use crate::itsm::directory::ci_names;
 use crate::itsm::relationship::{RelationshipView, relationships_of};
 use crate::query;
-use crate::secret::rfc3339;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -28,7 +27,6 @@ use axum::response::{IntoResponse, Redirect};
 use maud::html;
 use serde::Deserialize;
 use std::sync::Arc;
-use time::OffsetDateTime;
 
 /// CIs per search page unless `limit` says otherwise (at most [`MAX_PAGE_SIZE`]).
 pub const PAGE_SIZE: usize = 50;
@@ -303,20 +301,11 @@ pub async fn edit(
         // Only a status the person changed: resubmitting the form must not rewrite it.
         status: status.filter(|s| s.as_str() != form.status_was),
     };
-    let actor = Actor::person(user.caller().user.clone());
-    let cmdb = state.cmdb.clone();
     let target = id.clone();
-    super::blocking(move || {
-        let now = rfc3339(OffsetDateTime::now_utc());
-        cmdb.patch_asset(&target, &patch, &actor, &now)
-            .map_err(ApiError::from)
+    super::cmdb_write(&state, &user, move |cmdb, actor, now| {
+        cmdb.patch_asset(&target, &patch, actor, now)
     })
     .await?;
-    state
-        .group_commit
-        .durable()
-        .await
-        .map_err(|error| PageError::from(ApiError::from(error)))?;
     tracing::info!(ci = %id, user = %user.caller().user, "asset edited in the web console");
     Ok(Redirect::to(&format!("/assets/{}?saved=1", page::encode(&id))).into_response())
 }

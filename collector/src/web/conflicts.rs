@@ -9,10 +9,8 @@ use crate::api::ApiState;
 use crate::api::assets::{EDITORS, READERS};
 use crate::api::error::ApiError;
 use crate::cmdb::Resolution;
-use crate::cmdb::model::Actor;
 use crate::itsm::cmdb_directory::CmdbDirectory;
 use crate::itsm::directory::ci_names;
-use crate::secret::rfc3339;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,7 +18,6 @@ use axum::response::{IntoResponse, Redirect};
 use maud::html;
 use serde::Deserialize;
 use std::sync::Arc;
-use time::OffsetDateTime;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -103,20 +100,11 @@ pub async fn resolve(
             into: ci.to_string(),
         },
     };
-    let actor = Actor::person(user.caller().user.clone());
-    let cmdb = state.cmdb.clone();
     let target = id.trim().to_string();
-    let asset = super::blocking(move || {
-        let now = rfc3339(OffsetDateTime::now_utc());
-        cmdb.resolve_conflict(&target, resolution, &actor, &now)
-            .map_err(ApiError::from)
+    let asset = super::cmdb_write(&state, &user, move |cmdb, actor, now| {
+        cmdb.resolve_conflict(&target, resolution, actor, now)
     })
     .await?;
-    state
-        .group_commit
-        .durable()
-        .await
-        .map_err(|error| PageError::from(ApiError::from(error)))?;
     tracing::info!(ci = %asset.header.id, user = %user.caller().user, "conflict resolved in the web console");
     Ok(Redirect::to(&format!("/assets/{}", page::encode(&asset.header.id))).into_response())
 }

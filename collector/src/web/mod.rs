@@ -294,6 +294,35 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// A person's write to the CMDB from a page (an edit, a conflict settled): `work` gets the CMDB, the
+/// signed-in user as the actor and the time, runs on the blocking pool, and is durable when this
+/// returns, as the JSON handlers' writes are.
+pub(crate) async fn cmdb_write<T: Send + 'static>(
+    state: &ApiState,
+    user: &WebUser,
+    work: impl FnOnce(
+        &crate::cmdb::Cmdb,
+        &crate::cmdb::model::Actor,
+        &str,
+    ) -> crate::cmdb::CmdbResult<T>
+    + Send
+    + 'static,
+) -> Result<T, PageError> {
+    let actor = crate::cmdb::model::Actor::person(user.caller().user.clone());
+    let cmdb = state.cmdb.clone();
+    let done = blocking(move || {
+        let now = crate::secret::rfc3339(OffsetDateTime::now_utc());
+        work(&cmdb, &actor, &now).map_err(ApiError::from)
+    })
+    .await?;
+    state
+        .group_commit
+        .durable()
+        .await
+        .map_err(|error| PageError::from(ApiError::from(error)))?;
+    Ok(done)
+}
+
 /// Runs synchronous store work on the blocking pool, as the JSON handlers do.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
