@@ -11,6 +11,7 @@
 //! after that commit, the changes the report made are checked for unauthorized ones (ITSM flags commit
 //! their own batch; see [`crate::itsm::cmdb_directory`]).
 
+use crate::cmdb::patched::{PatchedInventory, ReportInventory};
 use crate::cmdb::{CiOutcome, Cmdb, CmdbError};
 use crate::store::{Batch, Store, StoreError};
 use census_shared::delta::{self, DeltaError};
@@ -192,8 +193,8 @@ impl Ingest {
                 ci: None,
             });
         }
-        let mut inventory = match body {
-            ReportBody::Full { inventory } => *inventory,
+        let mut incoming = match body {
+            ReportBody::Full { inventory } => Incoming::Full(*inventory),
             ReportBody::Delta { base_hash, delta } => {
                 if state.n_reports == 0 || base_hash != state.hash {
                     return Err(IngestError::BaseMismatch {
@@ -201,21 +202,11 @@ impl Ingest {
                         held: state.hash,
                     });
                 }
-                let base = self
-                    .inventory(agent_id)?
-                    .ok_or_else(|| IngestError::BaseMismatch {
-                        sent: base_hash.clone(),
-                        held: String::new(),
-                    })?;
-                delta::apply_owned(base, &delta).map_err(|error| match error {
-                    DeltaError::Invalid(message) => IngestError::Invalid(message),
-                    other => IngestError::Invalid(other.to_string()),
-                })?
+                self.apply_delta(agent_id, &base_hash, &delta)?
             }
         };
-        validate(&inventory)?;
-        inventory.canonicalize();
-        let actual = content_hash(&inventory);
+        validate(incoming.shell())?;
+        let actual = incoming.canonical_hash();
         if actual != header.hash {
             return Err(IngestError::HashMismatch {
                 claimed: header.hash.clone(),
@@ -237,15 +228,20 @@ impl Ingest {
         batch.put(SPACE_AGENT_REPORTS, agent_id.as_bytes(), to_json(&state));
         // With a CMDB, the CI body is the agent's inventory (no second copy per agent).
         if changed && self.cmdb.is_none() {
+            let json = match &incoming {
+                Incoming::Full(inventory) => to_json(inventory),
+                Incoming::Patched(patched) => to_json(&patched.materialize()),
+            };
             batch.put(
                 SPACE_INVENTORIES,
                 agent_id.as_bytes(),
-                lz4_flex::compress_prepend_size(&to_json(&inventory)),
+                lz4_flex::compress_prepend_size(&json),
             );
         }
         let ci = match &self.cmdb {
             Some(cmdb) => {
-                let outcome = cmdb.apply_report(batch, agent_id, &inventory, changed, now)?;
+                let outcome =
+                    cmdb.apply_report_with(batch, agent_id, incoming.report(), changed, now)?;
                 if changed && let Some(ci) = outcome.ci() {
                     self.flag_unauthorized(cmdb, ci, now);
                 }
@@ -265,7 +261,69 @@ impl Ingest {
     }
 }
 
+/// A report's inventory once its delta, if any, is applied.
+enum Incoming {
+    Full(Inventory),
+    /// The usual delta (packages only), applied to the CI body's shared package records.
+    Patched(PatchedInventory),
+}
+
+impl Incoming {
+    fn shell(&self) -> &Inventory {
+        self.report().shell()
+    }
+
+    fn report(&self) -> ReportInventory<'_> {
+        match self {
+            Incoming::Full(inventory) => ReportInventory::Full(inventory),
+            Incoming::Patched(patched) => ReportInventory::Patched(patched),
+        }
+    }
+
+    /// Puts the document in canonical form (a patched one already is) and returns its content hash.
+    fn canonical_hash(&mut self) -> String {
+        match self {
+            Incoming::Full(inventory) => {
+                inventory.canonicalize();
+                content_hash(inventory)
+            }
+            Incoming::Patched(patched) => patched.content_hash(),
+        }
+    }
+}
+
 impl Ingest {
+    /// Applies `delta` to the inventory the collector holds for `agent_id` (whose hash the caller
+    /// checked is `base_hash`): on the CI body's shared records when the delta touches only packages,
+    /// on the whole document otherwise.
+    fn apply_delta(
+        &self,
+        agent_id: &str,
+        base_hash: &str,
+        delta: &delta::Delta,
+    ) -> Result<Incoming, IngestError> {
+        let invalid = |error: DeltaError| match error {
+            DeltaError::Invalid(message) => IngestError::Invalid(message),
+            other => IngestError::Invalid(other.to_string()),
+        };
+        if let Some(cmdb) = &self.cmdb
+            && delta::package_only(delta).is_some()
+            && let Some(base) = cmdb.stored_base(agent_id)?
+            && let Some(patched) = base.apply(delta).map_err(invalid)?
+        {
+            return Ok(Incoming::Patched(patched));
+        }
+        let base = self
+            .inventory(agent_id)?
+            .ok_or_else(|| IngestError::BaseMismatch {
+                sent: base_hash.to_string(),
+                held: String::new(),
+            })?;
+        delta::apply_owned(base, delta)
+            .map(Incoming::Full)
+            .map_err(invalid)
+    }
+
     /// Evaluates the changes the report just committed on `ci` against the approved changes
     /// ([`crate::itsm::cmdb_directory::flag_report_changes`]). Runs after the report's commit and
     /// before the caller's group commit, so the flags are durable when the agent is answered. A failure

@@ -11,7 +11,7 @@
 //! patched as typed records rather than through JSON values; the result is the same delta as the
 //! generic path would give (property-tested against it), at a fraction of the allocations.
 
-use crate::inventory::{Inventory, Package, Software};
+use crate::inventory::{AsPackageRef, Inventory, Package, Software};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -224,10 +224,11 @@ fn diff_packages(old: &[Package], new: &[Package], ops: &mut Vec<DeltaOp>) {
 }
 
 /// Removes the packages named in `remove` or replaced by `upsert`, then adds `upsert`.
-fn patch_packages(
-    packages: &mut Vec<Package>,
+fn patch_packages<T: AsPackageRef>(
+    packages: &mut Vec<T>,
     remove: &[Vec<Value>],
     upsert: &[Value],
+    item: &mut impl FnMut(Package) -> T,
 ) -> Result<(), DeltaError> {
     let upsert: Vec<Package> = upsert
         .iter()
@@ -241,9 +242,9 @@ fn patch_packages(
         .filter_map(|identity| key_of_identity(identity))
         .chain(upsert.iter().map(package_key))
         .collect();
-    packages.retain(|package| !doomed.contains(&package_key(package)));
+    packages.retain(|package| !doomed.contains(&package.package_ref().identity()));
     drop(doomed);
-    packages.extend(upsert);
+    packages.extend(upsert.into_iter().map(item));
     Ok(())
 }
 
@@ -340,6 +341,16 @@ pub fn apply(base: &Inventory, delta: &Delta) -> Result<Inventory, DeltaError> {
 /// [`apply`] consuming the base: the collector's base is decoded for this one report, so its
 /// packages are patched in place instead of copied.
 pub fn apply_owned(mut base: Inventory, delta: &Delta) -> Result<Inventory, DeltaError> {
+    // The usual report (a few upgrades and a new collection time) touches nothing else: the rest
+    // of the base is kept as it is instead of going through its JSON form.
+    if let Some(only) = package_only(delta) {
+        if let Some(at) = only.collected_at {
+            base.collected_at = at.to_string();
+        }
+        only.patch(&mut base.software.packages, |package| package)?;
+        base.canonicalize();
+        return Ok(base);
+    }
     // Anything under `software` other than the package patch takes the generic path.
     let typed = delta.ops.iter().all(|op| match op {
         DeltaOp::Patch { path, .. } if is_packages_path(path) => true,
@@ -351,34 +362,14 @@ pub fn apply_owned(mut base: Inventory, delta: &Delta) -> Result<Inventory, Delt
         return apply_generic(&base, delta);
     }
     let mut packages = std::mem::take(&mut base.software.packages);
-    let is_collection_time = |op: &DeltaOp| matches!(op, DeltaOp::Set { path, value: Value::String(_) } if path.len() == 1 && path[0] == "collected_at");
-    let only_packages = delta.ops.iter().all(|op| {
-        is_collection_time(op)
-            || matches!(op, DeltaOp::Patch { path, .. } if is_packages_path(path))
-    });
-    // The usual report (a few upgrades and a new collection time) touches nothing else: the rest
-    // of the base is kept as it is instead of going through its JSON form.
-    let mut patched = if only_packages {
-        for op in &delta.ops {
-            if let DeltaOp::Set {
-                value: Value::String(at),
-                ..
-            } = op
-                && is_collection_time(op)
-            {
-                base.collected_at.clone_from(at);
-            }
+    let mut document = shell(&base);
+    for op in &delta.ops {
+        if !matches!(op, DeltaOp::Patch { path, .. } if is_packages_path(path)) {
+            apply_op(&mut document, op)?;
         }
-        base
-    } else {
-        let mut document = shell(&base);
-        for op in &delta.ops {
-            if !matches!(op, DeltaOp::Patch { path, .. } if is_packages_path(path)) {
-                apply_op(&mut document, op)?;
-            }
-        }
-        serde_json::from_value(document).map_err(|error| DeltaError::Invalid(error.to_string()))?
-    };
+    }
+    let mut patched: Inventory =
+        serde_json::from_value(document).map_err(|error| DeltaError::Invalid(error.to_string()))?;
     for op in &delta.ops {
         if let DeltaOp::Patch {
             path,
@@ -387,12 +378,60 @@ pub fn apply_owned(mut base: Inventory, delta: &Delta) -> Result<Inventory, Delt
         } = op
             && is_packages_path(path)
         {
-            patch_packages(&mut packages, remove, upsert)?;
+            patch_packages(&mut packages, remove, upsert, &mut |package| package)?;
         }
     }
     patched.software.packages = packages;
     patched.canonicalize();
     Ok(patched)
+}
+
+/// A delta that changes nothing but packages and the collection time (the usual report): its
+/// package patches apply to a list of any form of package ([`PackageOnly::patch`]), such as the
+/// collector's references to shared records.
+#[derive(Debug)]
+pub struct PackageOnly<'a> {
+    /// The new collection time, when the delta sets one.
+    pub collected_at: Option<&'a str>,
+    patches: Vec<(&'a [Vec<Value>], &'a [Value])>,
+}
+
+/// `Some` when `delta` touches nothing but the package list and `collected_at`.
+pub fn package_only(delta: &Delta) -> Option<PackageOnly<'_>> {
+    let mut only = PackageOnly {
+        collected_at: None,
+        patches: Vec::new(),
+    };
+    for op in &delta.ops {
+        match op {
+            DeltaOp::Patch {
+                path,
+                remove,
+                upsert,
+            } if is_packages_path(path) => only.patches.push((remove, upsert)),
+            DeltaOp::Set {
+                path,
+                value: Value::String(at),
+            } if path.len() == 1 && path[0] == "collected_at" => only.collected_at = Some(at),
+            _ => return None,
+        }
+    }
+    Some(only)
+}
+
+impl PackageOnly<'_> {
+    /// Applies the package patches to `packages`, making each new package an item with `item`. The
+    /// result still needs [`crate::inventory::canonicalize_packages`].
+    pub fn patch<T: AsPackageRef>(
+        &self,
+        packages: &mut Vec<T>,
+        mut item: impl FnMut(Package) -> T,
+    ) -> Result<(), DeltaError> {
+        for (remove, upsert) in &self.patches {
+            patch_packages(packages, remove, upsert, &mut item)?;
+        }
+        Ok(())
+    }
 }
 
 /// [`apply`] through the JSON form of the whole document.

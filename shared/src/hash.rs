@@ -11,17 +11,47 @@ use sha2::{Digest, Sha256};
 
 /// Lowercase hex SHA-256 of the canonical form of `inventory` (which must already be canonicalized).
 pub fn content_hash(inventory: &Inventory) -> String {
+    hash_of(&Unstamped::of(inventory, &inventory.software))
+}
+
+/// [`content_hash`] of `shell` with `packages` as its package list (the shell's own are ignored):
+/// the same bytes are hashed, without a [`Package`] being built for records held elsewhere.
+/// `packages` must be in canonical order ([`canonicalize_packages`]).
+pub fn content_hash_with_packages<T: AsPackageRef>(shell: &Inventory, packages: &[T]) -> String {
+    let Software { packages: _ } = &shell.software;
+    let software = SoftwareWith {
+        packages: PackagesOf(packages),
+    };
+    hash_of(&Unstamped::of(shell, software))
+}
+
+fn hash_of(document: &impl Serialize) -> String {
     let mut writer = HashWriter(Sha256::new());
     // Serialising our own plain structs into a hasher cannot fail: no maps with non-string keys, no
     // custom serialisers, and the writer never errors.
-    let _ = serde_json::to_writer(&mut writer, &Unstamped::of(inventory));
+    let _ = serde_json::to_writer(&mut writer, document);
     hex::encode(writer.0.finalize())
+}
+
+/// [`Software`] with its packages from elsewhere; every field of [`Software`], in its order.
+#[derive(Serialize)]
+#[serde(bound = "")]
+struct SoftwareWith<'a, T: AsPackageRef> {
+    packages: PackagesOf<'a, T>,
+}
+
+struct PackagesOf<'a, T>(&'a [T]);
+
+impl<T: AsPackageRef> Serialize for PackagesOf<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|package| package.package_ref()))
+    }
 }
 
 /// The document as hashed: every field of [`Inventory`] by reference, `collected_at` blank. Borrowing
 /// instead of cloning keeps hashing a 1,000-package inventory allocation-free.
 #[derive(Serialize)]
-struct Unstamped<'a> {
+struct Unstamped<'a, S: Serialize> {
     schema_version: u32,
     collected_at: &'static str,
     agent: &'a AgentInfo,
@@ -30,7 +60,7 @@ struct Unstamped<'a> {
     hardware: &'a Hardware,
     filesystems: &'a [Filesystem],
     network: &'a Network,
-    software: &'a Software,
+    software: S,
     users: &'a [User],
     groups: &'a [Group],
     services: &'a [Service],
@@ -38,8 +68,8 @@ struct Unstamped<'a> {
     collection_errors: &'a [CollectionError],
 }
 
-impl<'a> Unstamped<'a> {
-    fn of(inventory: &'a Inventory) -> Self {
+impl<'a, S: Serialize> Unstamped<'a, S> {
+    fn of(inventory: &'a Inventory, software: S) -> Self {
         // Destructuring (not field access) makes a new Inventory field a compile error here.
         let Inventory {
             schema_version,
@@ -50,7 +80,7 @@ impl<'a> Unstamped<'a> {
             hardware,
             filesystems,
             network,
-            software,
+            software: _,
             users,
             groups,
             services,
@@ -119,8 +149,56 @@ mod tests {
         let mut expected = serde_json::to_value(&inventory).unwrap();
         expected["collected_at"] = "".into();
         assert_eq!(
-            serde_json::to_value(Unstamped::of(&inventory)).unwrap(),
+            serde_json::to_value(Unstamped::of(&inventory, &inventory.software)).unwrap(),
             expected
+        );
+    }
+
+    #[test]
+    fn packages_given_apart_hash_as_the_whole_document() {
+        let package = |name: &str, installed_at: Option<&str>| Package {
+            manager: "rpm".into(),
+            name: name.into(),
+            version: "1.2-3.el9".into(),
+            arch: Some("x86_64".into()),
+            source: Some("src \"quoted\" \u{1}".into()),
+            vendor: None,
+            section: Some("System/Base".into()),
+            installed_size_bytes: Some(12_345),
+            installed_at: installed_at.map(str::to_string),
+        };
+        let mut inventory = Inventory::default();
+        inventory.host.hostname = Some("web-01".into());
+        inventory.software.packages = vec![
+            package("bash", Some("2026-11-01T00:00:00Z")),
+            package("zlib", None),
+        ];
+        // Shared records without install times, and this machine's install times beside them.
+        let records = [package("bash", None), package("zlib", None)];
+        let held: Vec<(&Package, Option<&str>)> = vec![
+            (&records[0], Some("2026-11-01T00:00:00Z")),
+            (&records[1], None),
+        ];
+        struct Held<'a>(&'a Package, Option<&'a str>);
+        impl AsPackageRef for Held<'_> {
+            fn package_ref(&self) -> PackageRef<'_> {
+                self.0.with_installed_at(self.1)
+            }
+        }
+        let held: Vec<Held<'_>> = held.into_iter().map(|(p, at)| Held(p, at)).collect();
+        let mut shell = inventory.clone();
+        shell.software.packages.clear();
+        assert_eq!(
+            content_hash_with_packages(&shell, &held),
+            content_hash(&inventory)
+        );
+        assert_eq!(
+            content_hash_with_packages(&inventory, &inventory.software.packages),
+            content_hash(&inventory)
+        );
+        assert_ne!(
+            content_hash_with_packages(&shell, &held[..1]),
+            content_hash(&inventory)
         );
     }
 

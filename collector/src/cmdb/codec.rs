@@ -144,6 +144,11 @@ impl Interner {
         self.tuples.get(id as usize).map(|p| p.as_ref())
     }
 
+    /// The shared record `id`, for holding beyond this lock.
+    pub fn record(&self, id: u32) -> Option<Arc<Package>> {
+        self.tuples.get(id as usize).cloned()
+    }
+
     pub fn len(&self) -> usize {
         self.tuples.len()
     }
@@ -239,12 +244,21 @@ pub fn encode(inventory: &Inventory, interner: &mut Interner) -> (Vec<u8>, Vec<u
 
 /// Encodes `inventory`; returns the body and its package entries, sorted by id.
 pub fn encode_entries(inventory: &Inventory, interner: &mut Interner) -> (Vec<u8>, Vec<Entry>) {
-    let mut packages: Vec<(u32, Option<&str>)> = inventory
+    let packages: Vec<(u32, Option<&str>)> = inventory
         .software
         .packages
         .iter()
         .map(|p| (interner.intern(p), p.installed_at.as_deref()))
         .collect();
+    encode_interned(inventory, packages)
+}
+
+/// Encodes `inventory` without its packages, and `packages` as (record id, install time); returns
+/// the body and its package entries, sorted by id.
+pub fn encode_interned(
+    inventory: &Inventory,
+    mut packages: Vec<(u32, Option<&str>)>,
+) -> (Vec<u8>, Vec<Entry>) {
     packages.sort_unstable();
     packages.dedup_by_key(|(id, _)| *id);
     // Our own plain structs always serialise.

@@ -31,6 +31,7 @@ pub mod history;
 pub mod index;
 pub mod journal;
 pub mod model;
+pub mod patched;
 pub mod reconcile;
 pub mod search;
 mod seen;

@@ -10,6 +10,7 @@ use super::history::{Change, component_diff};
 use super::index;
 use super::journal::{self, EntryKind, HistoryEntry, Record};
 use super::model::*;
+use super::patched::ReportInventory;
 use super::reconcile::{Candidates, Decision, Identifiers, decide};
 use super::{
     COUNTERS_KEY, CiOutcome, Cmdb, CmdbError, CmdbResult, Counters, SPACE_AGENTS, SPACE_BODY,
@@ -98,29 +99,59 @@ impl Cmdb {
         changed: bool,
         now: &str,
     ) -> CmdbResult<CiOutcome> {
+        self.apply_report_with(
+            batch,
+            agent_id,
+            ReportInventory::Full(inventory),
+            changed,
+            now,
+        )
+    }
+
+    /// [`Cmdb::apply_report`] for an inventory in either form ([`ReportInventory`]).
+    pub fn apply_report_with(
+        &self,
+        batch: Batch,
+        agent_id: &str,
+        report: ReportInventory<'_>,
+        changed: bool,
+        now: &str,
+    ) -> CmdbResult<CiOutcome> {
         let mut state = self.lock_state();
         let mut tx = self.begin(&state, batch);
         let mapped = match self.agent_ci(agent_id)? {
             Some(ci) => self.header(ci)?.map(|header| (ci, header)),
             None => None,
         };
-        let outcome = if let Some((ci, header)) = mapped {
+        if let Some((ci, header)) = mapped {
             let unchanged = !changed && self.store.get(SPACE_BODY, &ci.to_be_bytes())?.is_some();
             self.stage_report(
                 &mut tx,
                 ci,
                 header,
                 agent_id,
-                (!unchanged).then_some(inventory),
+                (!unchanged).then_some(report),
                 None,
                 now,
             )?;
-            if unchanged {
+            self.finish(&mut state, tx)?;
+            return Ok(if unchanged {
                 CiOutcome::Seen { ci: ci_id(ci) }
             } else {
                 CiOutcome::Updated { ci: ci_id(ci) }
+            });
+        }
+        // An agent without a CI is reconciled on the whole document (a patched one is rare here: its
+        // CI went away between reading the base and this write).
+        let materialized;
+        let inventory = match report {
+            ReportInventory::Full(inventory) => inventory,
+            ReportInventory::Patched(patched) => {
+                materialized = patched.materialize();
+                &materialized
             }
-        } else if let Some(number) = self.open_conflict_of(agent_id)? {
+        };
+        let outcome = if let Some(number) = self.open_conflict_of(agent_id)? {
             conflicts::stage_unattached_inventory(&mut tx.batch, agent_id, inventory);
             CiOutcome::Conflict {
                 conflict: conflicts::conflict_id(number),
@@ -150,7 +181,7 @@ impl Cmdb {
                         ci,
                         header,
                         agent_id,
-                        Some(inventory),
+                        Some(ReportInventory::Full(inventory)),
                         Some(explanation),
                         now,
                     )?;
@@ -357,7 +388,7 @@ impl Cmdb {
         ci: CiNum,
         mut header: CiHeader,
         agent_id: &str,
-        inventory: Option<&Inventory>,
+        inventory: Option<ReportInventory<'_>>,
         attach: Option<IdentityExplanation>,
         now: &str,
     ) -> CmdbResult<()> {
@@ -463,8 +494,15 @@ impl Cmdb {
         let extra = vec![Change::AgentAttached {
             agent_id: agent_id.to_string(),
         }];
-        let changes =
-            self.stage_inventory(tx, ci, &mut header, inventory, EntryKind::Merged, by, extra)?;
+        let changes = self.stage_inventory(
+            tx,
+            ci,
+            &mut header,
+            ReportInventory::Full(inventory),
+            EntryKind::Merged,
+            by,
+            extra,
+        )?;
         let event = EventKind::Merged {
             agent_id: agent_id.to_string(),
             conflict: conflict.to_string(),
@@ -504,7 +542,7 @@ impl Cmdb {
         tx: &mut Tx,
         ci: CiNum,
         header: &mut CiHeader,
-        inventory: &Inventory,
+        inventory: ReportInventory<'_>,
         kind: EntryKind,
         by: &Provenance,
         extra: Vec<Change>,
@@ -515,8 +553,9 @@ impl Cmdb {
             Some(body) => codec::decode_parts(&body, &ci_id(ci))?,
             None => (Inventory::default(), Vec::new()),
         };
-        let (body, new_entries) = codec::encode_entries(inventory, &mut self.interner_mut());
-        let (mut old, mut new) = (old_shell, codec::without_packages(inventory));
+        let ids = inventory.intern(&mut self.interner_mut());
+        let (body, new_entries) = codec::encode_interned(inventory.shell(), ids);
+        let (mut old, mut new) = (old_shell, inventory.without_packages());
         {
             let interner = self.interner();
             old.software.packages = codec::packages_of(
@@ -536,7 +575,7 @@ impl Cmdb {
         changes.extend(component_diff(&old, &new, self.config.version_compare));
         let reverse = delta::diff(&new, &old);
         let old_keys = index::keys(ci, &old);
-        let new_keys = index::keys(ci, inventory);
+        let new_keys = index::keys(ci, inventory.shell());
         for key in old_keys.difference(&new_keys) {
             tx.batch.delete(SPACE_INDEX, key.clone());
         }
@@ -546,7 +585,7 @@ impl Cmdb {
         let old_ids: Vec<u32> = old_entries.iter().map(|(id, _)| *id).collect();
         let ids: Vec<u32> = new_entries.iter().map(|(id, _)| *id).collect();
         tx.package_updates.push((ci, old_ids, ids));
-        header.identifiers = Identifiers::of(inventory);
+        header.identifiers = Identifiers::of(inventory.shell());
         header.inventory_provenance = by.clone();
         let entry = HistoryEntry {
             record: 0,
