@@ -11,6 +11,7 @@
 //! after that commit, the changes the report made are checked for unauthorized ones (ITSM flags commit
 //! their own batch; see [`crate::itsm::cmdb_directory`]).
 
+use crate::cmdb::history::Change;
 use crate::cmdb::patched::{PatchedInventory, ReportInventory};
 use crate::cmdb::{CiOutcome, Cmdb, CmdbError};
 use crate::store::{Batch, Store, StoreError};
@@ -240,12 +241,12 @@ impl Ingest {
         }
         let ci = match &self.cmdb {
             Some(cmdb) => {
-                let outcome =
+                let applied =
                     cmdb.apply_report_with(batch, agent_id, incoming.report(), changed, now)?;
-                if changed && let Some(ci) = outcome.ci() {
-                    self.flag_unauthorized(cmdb, ci, now);
+                if let Some(ci) = applied.outcome.ci() {
+                    self.flag_unauthorized(ci, now, &applied.changes);
                 }
-                Some(outcome)
+                Some(applied.outcome)
             }
             None => {
                 self.store.commit(batch)?;
@@ -328,9 +329,12 @@ impl Ingest {
     /// ([`crate::itsm::cmdb_directory::flag_report_changes`]). Runs after the report's commit and
     /// before the caller's group commit, so the flags are durable when the agent is answered. A failure
     /// is logged, not returned: the report itself is applied and must be acknowledged.
-    fn flag_unauthorized(&self, cmdb: &Arc<Cmdb>, ci: &str, now: &str) {
+    fn flag_unauthorized(&self, ci: &str, now: &str, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
         if let Err(error) =
-            crate::itsm::cmdb_directory::flag_report_changes(cmdb, self.store.as_ref(), ci, now)
+            crate::itsm::cmdb_directory::flag_report_changes(self.store.as_ref(), ci, now, changes)
         {
             tracing::error!(%error, ci, "checking the report's changes for unauthorized ones failed");
         }

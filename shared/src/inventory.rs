@@ -391,12 +391,38 @@ impl AsPackageRef for Package {
 /// Puts a package list in canonical order: sorted by identity, the whole package as tie-breaker, one
 /// package per identity (the first in that order), as [`Inventory::canonicalize`] does.
 pub fn canonicalize_packages<T: AsPackageRef>(packages: &mut Vec<T>) {
-    packages.sort_by(|a, b| {
-        let (a, b) = (a.package_ref(), b.package_ref());
-        a.identity().cmp(&b.identity()).then_with(|| a.cmp(&b))
-    });
+    // Sorting by a key built once per package, then moving the packages once, costs a fraction of
+    // comparing packages built anew on every comparison (10,000 of them for 1,000 packages).
+    let order: Vec<usize> = {
+        let mut keys: Vec<(CanonicalKey<'_>, usize)> = packages
+            .iter()
+            .enumerate()
+            .map(|(position, package)| {
+                let package = package.package_ref();
+                ((package.identity(), package), position)
+            })
+            .collect();
+        if keys.is_sorted() {
+            Vec::new()
+        } else {
+            // The position makes equal keys keep their order: the sort is stable.
+            keys.sort_unstable();
+            keys.into_iter().map(|(_, position)| position).collect()
+        }
+    };
+    if !order.is_empty() {
+        let mut slots: Vec<Option<T>> = packages.drain(..).map(Some).collect();
+        packages.extend(
+            order
+                .into_iter()
+                .filter_map(|position| slots[position].take()),
+        );
+    }
     packages.dedup_by(|a, b| a.package_ref().identity() == b.package_ref().identity());
 }
+
+/// The canonical order of packages: identity first, then the whole package.
+type CanonicalKey<'a> = ((&'a str, &'a str, Option<&'a str>, &'a str), PackageRef<'a>);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(default)]

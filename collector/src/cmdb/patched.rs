@@ -4,7 +4,7 @@
 //! that body as a whole [`Inventory`] copies every one of its ~1,000 shared package records (several
 //! strings each) only to hash the result and intern the same records again. Instead,
 //! [`Cmdb::stored_base`] reads the body as references to the shared records,
-//! [`PatchedInventory::apply`] patches that list, [`PatchedInventory::content_hash`] hashes the very
+//! [`StoredBase::apply`] patches that list, [`PatchedInventory::content_hash`] hashes the very
 //! bytes the agent hashed (`census_shared::hash::content_hash_with_packages`), and
 //! [`ReportInventory`] hands the result to the CMDB's write, which already works on record ids.
 //! A delta that touches anything but packages and the collection time takes the whole-document path.
@@ -44,14 +44,15 @@ impl AsPackageRef for PackageItem {
     }
 }
 
-/// An inventory whose packages are [`PackageItem`]s in canonical order; `shell` holds none.
+/// A CI body as its shell and references to its package records, in record-id order: the base of a
+/// delta ([`Cmdb::stored_base`]).
 #[derive(Debug, Clone)]
-pub struct PatchedInventory {
-    pub shell: Inventory,
-    pub packages: Vec<PackageItem>,
+pub struct StoredBase {
+    shell: Inventory,
+    packages: Vec<PackageItem>,
 }
 
-impl PatchedInventory {
+impl StoredBase {
     /// From a body's parts ([`codec::decode_parts`]): its shell and its entries.
     pub(crate) fn from_parts(
         mut shell: Inventory,
@@ -59,7 +60,7 @@ impl PatchedInventory {
         interner: &Interner,
         ci: &str,
     ) -> Result<Self, CodecError> {
-        let mut packages = entries
+        let packages = entries
             .into_iter()
             .map(|(id, installed_at)| {
                 let record = interner
@@ -75,28 +76,40 @@ impl PatchedInventory {
                 })
             })
             .collect::<Result<Vec<_>, CodecError>>()?;
-        // Bodies keep their entries by record id; the document's order is the canonical one. The
-        // shell's own lists are small: ordering them again costs little and, as `codec::decode`
+        // The shell's own lists are small: ordering them again costs little and, as `codec::decode`
         // does, does not rely on how an older version wrote the body.
-        canonicalize_packages(&mut packages);
         shell.canonicalize();
         Ok(Self { shell, packages })
     }
 
-    /// `self` with `delta` applied when it changes nothing but packages and the collection time;
-    /// `None` otherwise (the whole document must take it).
-    pub fn apply(mut self, delta: &Delta) -> Result<Option<Self>, DeltaError> {
+    /// The base with `delta` applied, in canonical order, when the delta changes nothing but
+    /// packages and the collection time; `None` otherwise (the whole document must take it).
+    pub fn apply(self, delta: &Delta) -> Result<Option<PatchedInventory>, DeltaError> {
         let Some(only) = delta::package_only(delta) else {
             return Ok(None);
         };
+        let Self {
+            mut shell,
+            mut packages,
+        } = self;
         if let Some(at) = only.collected_at {
-            self.shell.collected_at = at.to_string();
+            shell.collected_at = at.to_string();
         }
-        only.patch(&mut self.packages, PackageItem::New)?;
-        canonicalize_packages(&mut self.packages);
-        Ok(Some(self))
+        only.patch(&mut packages, PackageItem::New)?;
+        // Bodies keep their entries by record id; the document's order is the canonical one.
+        canonicalize_packages(&mut packages);
+        Ok(Some(PatchedInventory { shell, packages }))
     }
+}
 
+/// An inventory whose packages are [`PackageItem`]s in canonical order; `shell` holds none.
+#[derive(Debug, Clone)]
+pub struct PatchedInventory {
+    pub shell: Inventory,
+    pub packages: Vec<PackageItem>,
+}
+
+impl PatchedInventory {
     /// The content hash of the whole document (`census_shared::hash::content_hash`).
     pub fn content_hash(&self) -> String {
         hash::content_hash_with_packages(&self.shell, &self.packages)
@@ -177,7 +190,7 @@ impl<'a> ReportInventory<'a> {
 impl Cmdb {
     /// `agent_id`'s delta base as shared records, when its CI holds it; `None` when the agent has no
     /// CI (a base kept during a conflict is read whole: [`Cmdb::delta_base`]).
-    pub fn stored_base(&self, agent_id: &str) -> CmdbResult<Option<PatchedInventory>> {
+    pub fn stored_base(&self, agent_id: &str) -> CmdbResult<Option<StoredBase>> {
         let Some(ci) = self.agent_ci(agent_id)? else {
             return Ok(None);
         };
@@ -186,7 +199,7 @@ impl Cmdb {
         };
         let id = ci_id(ci);
         let (shell, entries) = codec::decode_parts(&body, &id)?;
-        Ok(Some(PatchedInventory::from_parts(
+        Ok(Some(StoredBase::from_parts(
             shell,
             entries,
             &self.interner(),
@@ -223,10 +236,10 @@ mod tests {
     }
 
     /// The base as the CMDB holds it: encoded into a body, read back as shared records.
-    fn stored(inventory: &Inventory, interner: &mut Interner) -> PatchedInventory {
+    fn stored(inventory: &Inventory, interner: &mut Interner) -> StoredBase {
         let (body, _) = codec::encode_entries(inventory, interner);
         let (shell, entries) = codec::decode_parts(&body, "ci-000001").unwrap();
-        PatchedInventory::from_parts(shell, entries, interner, "ci-000001").unwrap()
+        StoredBase::from_parts(shell, entries, interner, "ci-000001").unwrap()
     }
 
     #[test]

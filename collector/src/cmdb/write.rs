@@ -26,6 +26,17 @@ pub(crate) struct Tx {
     pub batch: Batch,
     counters: Counters,
     package_updates: Vec<(CiNum, Vec<u32>, Vec<u32>)>,
+    /// The changes an agent's report recorded on its CI (see [`ReportApplied::changes`]).
+    report_changes: Vec<Change>,
+}
+
+/// What the CMDB did with a report.
+#[derive(Debug)]
+pub struct ReportApplied {
+    pub outcome: CiOutcome,
+    /// The changes the report recorded in its CI's history (none when nothing changed or when no CI
+    /// took it): what the unauthorized-change check evaluates.
+    pub changes: Vec<Change>,
 }
 
 impl Tx {
@@ -46,6 +57,7 @@ impl Cmdb {
             batch,
             counters: state.counters,
             package_updates: Vec::new(),
+            report_changes: Vec::new(),
         }
     }
 
@@ -106,6 +118,7 @@ impl Cmdb {
             changed,
             now,
         )
+        .map(|applied| applied.outcome)
     }
 
     /// [`Cmdb::apply_report`] for an inventory in either form ([`ReportInventory`]).
@@ -116,7 +129,7 @@ impl Cmdb {
         report: ReportInventory<'_>,
         changed: bool,
         now: &str,
-    ) -> CmdbResult<CiOutcome> {
+    ) -> CmdbResult<ReportApplied> {
         let mut state = self.lock_state();
         let mut tx = self.begin(&state, batch);
         let mapped = match self.agent_ci(agent_id)? {
@@ -134,12 +147,14 @@ impl Cmdb {
                 None,
                 now,
             )?;
+            let changes = std::mem::take(&mut tx.report_changes);
             self.finish(&mut state, tx)?;
-            return Ok(if unchanged {
+            let outcome = if unchanged {
                 CiOutcome::Seen { ci: ci_id(ci) }
             } else {
                 CiOutcome::Updated { ci: ci_id(ci) }
-            });
+            };
+            return Ok(ReportApplied { outcome, changes });
         }
         // An agent without a CI is reconciled on the whole document (a patched one is rare here: its
         // CI went away between reading the base and this write).
@@ -231,8 +246,9 @@ impl Cmdb {
                 }
             }
         };
+        let changes = std::mem::take(&mut tx.report_changes);
         self.finish(&mut state, tx)?;
-        Ok(outcome)
+        Ok(ReportApplied { outcome, changes })
     }
 
     /// Every CI sharing an identifying value with `identifiers`, with its own identifiers.
@@ -444,6 +460,7 @@ impl Cmdb {
                 &by,
                 extra,
             )?;
+            tx.report_changes.clone_from(&changes);
             if !changes.is_empty() {
                 self.push_event(
                     tx,

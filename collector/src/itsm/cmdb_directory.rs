@@ -24,7 +24,7 @@ use crate::secret::rfc3339;
 use crate::store::Store;
 use census_shared::inventory::Inventory;
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 const HISTORY_PAGE: usize = 500;
 
@@ -278,24 +278,27 @@ pub fn discovered(ci: &str, at: OffsetDateTime, change: &Change) -> Option<Disco
     })
 }
 
-/// Flags the discovered changes a report applied at `applied_at` (the `now` given to ingest, RFC 3339)
-/// wrote on `ci` that no authorized change covers. Call it after the report's batch is committed.
+/// Flags the `changes` a report recorded on `ci` at `applied_at` (the `now` given to ingest, RFC
+/// 3339) that no authorized change covers. Call it after the report's batch is committed.
 pub fn flag_report_changes(
-    cmdb: &Arc<Cmdb>,
     store: &dyn Store,
     ci: &str,
     applied_at: &str,
+    changes: &[Change],
 ) -> Result<Vec<Flag>> {
     let at = parse_time(applied_at).map_err(directory_error)?;
-    let directory = CmdbDirectory::new(Arc::clone(cmdb));
-    let changes = directory.discovered_changes(ci, at, at + Duration::seconds(1))?;
-    evaluate_discovered_changes(store, ci, &changes)
+    let discovered: Vec<DiscoveredChange> = changes
+        .iter()
+        .filter_map(|change| discovered(ci, at, change))
+        .collect();
+    evaluate_discovered_changes(store, ci, &discovered)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cmdb::CmdbConfig;
+    use crate::cmdb::patched::ReportInventory;
     use crate::itsm::unauthorized::{FlagFilter, list_unauthorized};
     use crate::store::Batch;
     use crate::store::memory::MemoryStore;
@@ -392,7 +395,15 @@ mod tests {
             .apply_report(Batch::new(), "agt-1", &machine("3.0.2"), true, first)
             .unwrap();
         let ci = outcome.ci().unwrap().to_string();
-        cmdb.apply_report(Batch::new(), "agt-1", &machine("3.0.13"), true, second)
+        let upgrade = machine("3.0.13");
+        let applied = cmdb
+            .apply_report_with(
+                Batch::new(),
+                "agt-1",
+                ReportInventory::Full(&upgrade),
+                true,
+                second,
+            )
             .unwrap();
 
         let directory = CmdbDirectory::new(Arc::clone(&cmdb));
@@ -425,14 +436,20 @@ mod tests {
             .unwrap();
         assert!(before.is_empty(), "{before:?}");
 
-        let flags = flag_report_changes(&cmdb, store.as_ref(), &ci, second).unwrap();
+        // The changes the report returns are the ones its history record holds.
+        let (mut newest, _) = cmdb
+            .history(&ci, &HistoryFilter::default(), 1, None)
+            .unwrap();
+        assert_eq!(applied.changes, newest.remove(0).changes);
+        let flags = flag_report_changes(store.as_ref(), &ci, second, &applied.changes).unwrap();
         assert_eq!(flags.len(), 1);
         assert_eq!(flags[0].change.subject, "openssl:amd64");
-        let again = flag_report_changes(&cmdb, store.as_ref(), &ci, second).unwrap();
+        let again = flag_report_changes(store.as_ref(), &ci, second, &applied.changes).unwrap();
         assert!(again.is_empty(), "a replay must not flag twice");
         let listed = list_unauthorized(store.as_ref(), &FlagFilter::default(), None, 10).unwrap();
         assert_eq!(listed.items.len(), 1);
-        let error = flag_report_changes(&cmdb, store.as_ref(), &ci, "yesterday").unwrap_err();
+        let error =
+            flag_report_changes(store.as_ref(), &ci, "yesterday", &applied.changes).unwrap_err();
         assert!(error.to_string().contains("RFC 3339"), "{error}");
     }
 }
