@@ -5,6 +5,7 @@
 //!   `docs/inventory-schema.md`. This is a public contract: fields are added, never renamed.
 //! - [`protocol`]: the agent ↔ collector messages (enrollment, check-in, delta and full reports, errors).
 //! - [`hash`]: the canonical content hash of an inventory, so both sides name the same document the same way.
+//!   [`package_json`] writes its packages, byte for byte as serde_json would, at a fraction of the cost.
 //! - [`duration`]: human durations (`90s`, `1h30m`, `30d`) as both sides read them in configuration.
 //! - [`delta`]: the difference between two inventories and its application (`apply(a, diff(a, b)) == b`).
 //! - [`version`]: package-manager version ordering (dpkg, rpm, apk, pacman), used by the collector's
@@ -18,6 +19,7 @@ pub mod delta;
 pub mod duration;
 pub mod hash;
 pub mod inventory;
+pub mod package_json;
 pub mod protocol;
 pub mod version;
 
