@@ -1,9 +1,10 @@
 //! Delivering reports: check-in, then a delta or a full report, with the spool behind it.
 //!
 //! # Layout
-//! - Pure decisions: [`plan_after_check_in`] (nothing more, a delta, or the full document) and
+//! - Pure decisions: [`plan_before_check_in`] (a changed inventory goes straight out as a delta),
+//!   [`plan_after_check_in`] (nothing more, a delta, or the full document) and
 //!   [`classify`] (what a failure means: retry later, resend in full, wait for a person, or give up).
-//! - [`deliver`]: one report through the check-in/delta/full exchange over any [`Transport`].
+//! - [`deliver`]: one report through the (check-in)/delta/full exchange over any [`Transport`].
 //! - [`Reporter`]: the I/O around it: report coordinates, the acknowledged inventory (delta base) and the
 //!   spool. A new report goes straight out when the spool is empty; otherwise it joins the spool and the
 //!   spool is delivered oldest first, so the collector always sees reports in sequence order.
@@ -51,6 +52,19 @@ pub enum Done {
     Unchanged,
     /// This report was applied before (a retry after a lost answer).
     Duplicate,
+}
+
+/// The plan when no check-in is needed: an inventory that differs from the one the collector
+/// acknowledged goes straight out as a delta against it. The delta names its base, so a collector
+/// that holds another answers 409 and the full document follows; a check-in would only have said
+/// what the report itself proves, at the cost of a round trip. `None`: ask the collector first
+/// (nothing acknowledged yet, or an unchanged inventory, whose check-in is the whole exchange).
+pub fn plan_before_check_in(report_hash: &str, acked: Option<&Acked>) -> Option<Plan> {
+    acked
+        .filter(|acked| acked.hash != report_hash)
+        .map(|acked| Plan::SendDelta {
+            base_hash: acked.hash.clone(),
+        })
 }
 
 pub fn plan_after_check_in(answer: &CheckInResponse, acked: Option<&Acked>) -> Plan {
@@ -150,22 +164,28 @@ impl Delivery {
     }
 }
 
-/// Delivers one report: check-in, then (if asked) a delta against `acked` or the full inventory.
+/// Delivers one report: a delta against `acked` when the inventory changed since, otherwise a
+/// check-in, then (if asked) a delta or the full inventory.
 pub async fn deliver<T: Transport>(
     transport: &T,
     report: &PendingReport,
     acked: Option<&Acked>,
 ) -> Delivery {
-    let check_in = CheckIn {
-        protocol: PROTOCOL_VERSION,
-        header: report.header.clone(),
-        agent_version: AGENT_VERSION.to_string(),
-    };
-    let plan = match transport.check_in(&check_in).await {
-        Ok(answer) => plan_after_check_in(&answer, acked),
-        Err(error) => {
-            let failure = classify(&error, false);
-            return Delivery::failed(error, failure);
+    let plan = match plan_before_check_in(&report.header.hash, acked) {
+        Some(plan) => plan,
+        None => {
+            let check_in = CheckIn {
+                protocol: PROTOCOL_VERSION,
+                header: report.header.clone(),
+                agent_version: AGENT_VERSION.to_string(),
+            };
+            match transport.check_in(&check_in).await {
+                Ok(answer) => plan_after_check_in(&answer, acked),
+                Err(error) => {
+                    let failure = classify(&error, false);
+                    return Delivery::failed(error, failure);
+                }
+            }
         }
     };
     let body = match (&plan, acked) {

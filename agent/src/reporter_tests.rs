@@ -233,9 +233,32 @@ fn a_change_is_sent_as_a_delta_against_the_acknowledged_inventory() {
             changed.delivery,
             Some(Delivery::Applied { delta: true, .. })
         ));
-        assert_eq!(fx.collector.log(), vec!["checkin 2", "delta 2"]);
+        // The inventory changed since the acknowledged one: no check-in, the delta names its base.
+        assert_eq!(fx.collector.log(), vec!["delta 2"]);
     });
     assert_eq!(fx.state.acked().unwrap().inventory, machine(51));
+}
+
+#[test]
+fn a_collector_that_lost_the_base_gets_the_full_inventory_after_the_delta() {
+    let fx = Fixture::new();
+    block_on(async {
+        fx.reporter().report(machine(5)).await.unwrap();
+        // The collector's database was restored from an older backup: it holds nothing for us.
+        fx.collector.state().held = None;
+        fx.collector.state().last = (0, 0);
+        fx.collector.log();
+        let result = fx.reporter().report(machine(6)).await.unwrap();
+        assert!(matches!(
+            result.delivery,
+            Some(Delivery::Applied { delta: false, .. })
+        ));
+        assert_eq!(fx.collector.log(), vec!["delta 2", "full 2"]);
+        // And unchanged from then on: one check-in.
+        fx.reporter().report(machine(6)).await.unwrap();
+        assert_eq!(fx.collector.log(), vec!["checkin 3"]);
+    });
+    assert_eq!(fx.state.acked().unwrap().inventory, machine(6));
 }
 
 #[test]
@@ -251,9 +274,9 @@ fn a_base_mismatch_is_answered_with_the_full_inventory() {
             result.delivery,
             Some(Delivery::Applied { delta: false, .. })
         ));
-        assert_eq!(fx.collector.log(), vec!["checkin 2", "delta 2", "full 2"]);
+        assert_eq!(fx.collector.log(), vec!["delta 2", "full 2"]);
 
-        // The collector moved on to a base the agent does not know between check-in and report.
+        // The collector moved on to a base the agent does not know.
         fx.collector
             .state()
             .report_failures
@@ -263,7 +286,7 @@ fn a_base_mismatch_is_answered_with_the_full_inventory() {
             result.delivery,
             Some(Delivery::Applied { delta: false, .. })
         ));
-        assert_eq!(fx.collector.log(), vec!["checkin 3", "delta 3", "full 3"]);
+        assert_eq!(fx.collector.log(), vec!["delta 3", "full 3"]);
     });
 }
 
@@ -303,16 +326,7 @@ fn an_unreachable_collector_spools_and_recovery_delivers_in_order() {
         assert_eq!(result.n_spooled, 0);
         assert_eq!(
             fx.collector.log(),
-            vec![
-                "checkin 1",
-                "full 1",
-                "checkin 2",
-                "delta 2",
-                "checkin 3",
-                "delta 3",
-                "checkin 4",
-                "delta 4"
-            ]
+            vec!["checkin 1", "full 1", "delta 2", "delta 3", "delta 4"]
         );
     });
     assert_eq!(fx.collector.state().held.as_ref().unwrap().1, machine(4));
@@ -478,6 +492,15 @@ fn check_in_answers_plan_the_report() {
         plan_after_check_in(&send(None), Some(&acked)),
         Plan::SendFull
     );
+    // Before any check-in: only a changed inventory with an acknowledged base skips it.
+    assert_eq!(
+        plan_before_check_in(&"b".repeat(64), Some(&acked)),
+        Some(Plan::SendDelta {
+            base_hash: "a".repeat(64)
+        })
+    );
+    assert_eq!(plan_before_check_in(&"a".repeat(64), Some(&acked)), None);
+    assert_eq!(plan_before_check_in(&"b".repeat(64), None), None);
     assert_eq!(
         plan_after_check_in(&send(Some(&"a".repeat(64))), None),
         Plan::SendFull
