@@ -83,6 +83,7 @@ struct RawLimits {
     max_packages: Option<usize>,
     max_list_items: Option<usize>,
     max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
     max_concurrent_reports: Option<usize>,
     report_queue_wait: Option<String>,
     request_timeout: Option<String>,
@@ -200,6 +201,10 @@ impl Config {
                 .limits
                 .max_connections
                 .unwrap_or(defaults.max_connections),
+            max_connections_per_address: raw
+                .limits
+                .max_connections_per_address
+                .unwrap_or(defaults.max_connections_per_address),
             max_concurrent_reports: raw
                 .limits
                 .max_concurrent_reports
@@ -222,6 +227,10 @@ impl Config {
             ("limits.max_packages", limits.max_packages),
             ("limits.max_list_items", limits.max_list_items),
             ("limits.max_connections", limits.max_connections),
+            (
+                "limits.max_connections_per_address",
+                limits.max_connections_per_address,
+            ),
             (
                 "limits.max_concurrent_reports",
                 limits.max_concurrent_reports,

@@ -39,6 +39,7 @@ pub mod ingest;
 pub mod itsm;
 pub mod logging;
 pub mod metrics;
+pub mod per_address;
 pub mod pki;
 pub mod query;
 pub mod secret;

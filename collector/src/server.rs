@@ -7,7 +7,8 @@
 //!
 //! Limits: at most [`Limits::max_connections`] connections (when all are taken, idle keep-alive
 //! connections are closed to make room, as nginx does, and further clients wait in the accept queue
-//! until a slot frees), a TLS handshake timeout, a header read timeout (HTTP/1.1 slowloris), an idle timeout (a
+//! until a slot frees), at most [`Limits::max_connections_per_address`] of them from one client
+//! address (more are closed at once: [`crate::per_address`]), a TLS handshake timeout, a header read timeout (HTTP/1.1 slowloris), an idle timeout (a
 //! connection with no request in flight for the header read timeout is closed gracefully: HTTP/1.1
 //! keep-alive and, above all, HTTP/2, where hyper has no header timeout and a client that answers
 //! pings could otherwise hold a slot for ever), and the router's per-request timeout. Shutdown stops
@@ -17,6 +18,7 @@ use crate::api::error::ApiError;
 use crate::api::{self, ApiState, Limits};
 use crate::cmdb::{Cmdb, CmdbConfig, CmdbError};
 use crate::disk_space::DiskSpace;
+use crate::per_address::PerAddress;
 use crate::pki::{CertificateAuthority, PkiError};
 use crate::store::Store;
 use crate::tls::{self, ClientCertificate, TlsError};
@@ -215,6 +217,7 @@ struct AcceptLoop {
 impl AcceptLoop {
     async fn run(mut self) {
         let slots = Arc::new(Semaphore::new(self.limits.max_connections.max(1)));
+        let per_address = PerAddress::new(self.limits.max_connections_per_address);
         let pressure = Arc::new(Notify::new());
         let mut connections = JoinSet::new();
         loop {
@@ -229,6 +232,22 @@ impl AcceptLoop {
                     // Usually out of file descriptors: back off instead of spinning.
                     tracing::warn!(%error, "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            // Before any wait or handshake: an address at its limit is turned away at once, so that
+            // it cannot queue for the slots other clients wait for.
+            let address_slot = match per_address.take(peer.ip()) {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    if refused.first {
+                        tracing::warn!(
+                            address = %refused.address,
+                            limit = refused.limit,
+                            "closing new connections from an address that holds max_connections_per_address already"
+                        );
+                    }
+                    drop(stream);
                     continue;
                 }
             };
@@ -252,6 +271,7 @@ impl AcceptLoop {
             };
             connections.spawn(async move {
                 let _permit = permit;
+                let _address_slot = address_slot;
                 connection.serve(stream, peer).await;
             });
         }

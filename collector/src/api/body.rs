@@ -54,6 +54,9 @@ pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open connections; further clients wait in the kernel's accept queue.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Open connections from one client address: half the slots, so that one address cannot take them
+/// all, while a site whose agents share one NAT address still has room.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 512;
 /// Free space kept on the database's device: writes wait (503) below it, so the storage engine never
 /// meets a full disk (see `disk_space`). Twice the largest decoded report, with room for its history.
 pub const DEFAULT_MIN_FREE_DISK_BYTES: u64 = 128 * 1024 * 1024;
@@ -75,6 +78,7 @@ pub struct Limits {
     pub tls_handshake_timeout: Duration,
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_address: usize,
     pub min_free_disk_bytes: u64,
 }
 
@@ -95,6 +99,7 @@ impl Default for Limits {
             tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
         }
     }

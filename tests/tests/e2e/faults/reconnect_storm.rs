@@ -121,7 +121,12 @@ fn two_thousand_agents_reconnecting_at_once_are_throttled_served_and_drained() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     CollectorProcess::init(&data);
-    let mut collector = CollectorProcess::start(&data);
+    // Every simulated agent connects from 127.0.0.1: without this, the per-address limit (half the
+    // connection slots) would refuse most of them, which is its job against one real host.
+    let config = dir.path().join("collector.toml");
+    std::fs::write(&config, "[limits]\nmax_connections_per_address = 4096\n").unwrap();
+    let config_args = ["--config", config.to_str().unwrap()];
+    let mut collector = CollectorProcess::start_with(&data, &config_args);
     let port = collector.port();
     let runtime = runtime();
     let mut options = small_fleet(&collector, enroll_token(&data, n_agents), n_agents, seed);
@@ -138,7 +143,7 @@ fn two_thousand_agents_reconnecting_at_once_are_throttled_served_and_drained() {
 
     // The outage: a crash, then the collector back on the same port.
     collector.kill();
-    let collector = CollectorProcess::start_on(&data, port);
+    let collector = CollectorProcess::start_on_with(&data, port, &config_args);
     let stop = Arc::new(AtomicBool::new(false));
     let prober = {
         let (url, ca, stop) = (

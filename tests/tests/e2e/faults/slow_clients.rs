@@ -19,16 +19,20 @@ const MAX_CONNECTIONS: usize = 16;
 const CUT_OFF_WITHIN: Duration = Duration::from_secs(4);
 
 fn collector(dir: &std::path::Path) -> CollectorProcess {
-    let data = dir.join("data");
-    let config = dir.join("collector.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[limits]\nhandshake_timeout = \"{}s\"\nmax_connections = {MAX_CONNECTIONS}\n",
+    collector_with(
+        dir,
+        &format!(
+            "handshake_timeout = \"{}s\"\nmax_connections = {MAX_CONNECTIONS}\n",
             HANDSHAKE_TIMEOUT.as_secs()
         ),
     )
-    .unwrap();
+}
+
+/// A collector whose config file has `limits` as its `[limits]` section.
+fn collector_with(dir: &std::path::Path, limits: &str) -> CollectorProcess {
+    let data = dir.join("data");
+    let config = dir.join("collector.toml");
+    std::fs::write(&config, format!("[limits]\n{limits}")).unwrap();
     CollectorProcess::init(&data);
     CollectorProcess::start_with(&data, &["--config", config.to_str().unwrap()])
 }
@@ -250,4 +254,78 @@ fn slowloris_clients_and_connection_floods_are_cut_off_while_others_are_served()
         );
     }
     assert!(timed_health(&collector) < Duration::from_secs(2));
+}
+
+/// `GET /healthz` from the local address `from` (any of 127.0.0.0/8 reaches the collector on
+/// 127.0.0.1 on Linux): the collector sees another client address.
+fn health_from(collector: &CollectorProcess, from: std::net::IpAddr) -> String {
+    let ca = std::fs::read(collector.ca_file()).unwrap();
+    let url = format!("https://127.0.0.1:{}/healthz", collector.port());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .local_address(from)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let response = client.get(&url).send().await.expect("served");
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["status"].as_str().unwrap_or_default().to_string()
+    })
+}
+
+#[test]
+fn one_address_cannot_take_every_connection_while_others_are_served() {
+    const PER_ADDRESS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    // A handshake timeout long enough for idle connections to stay open through the test.
+    let collector = collector_with(
+        dir.path(),
+        &format!(
+            "handshake_timeout = \"30s\"\nmax_connections = {MAX_CONNECTIONS}\n\
+             max_connections_per_address = {PER_ADDRESS}\n"
+        ),
+    );
+    let port = collector.port();
+    let connect = || {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("a connection");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        stream
+    };
+    let mut held: Vec<TcpStream> = (0..PER_ADDRESS).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // One more from the same address is closed at once, not queued.
+    let started = Instant::now();
+    let mut refused = connect();
+    assert!(
+        closed_by_peer(&mut refused, Duration::from_secs(3)),
+        "a connection beyond max_connections_per_address was kept open"
+    );
+    let refused_after = started.elapsed();
+    // The address's own connections stay open meanwhile.
+    assert!(!closed_by_peer(&mut held[0], Duration::from_millis(300)));
+
+    // Another address is served (the global limit, 16, is far from reached).
+    let other = std::net::IpAddr::from([127, 0, 0, 2]);
+    assert_eq!(health_from(&collector, other), "ok");
+
+    // Once one of its connections closes, the address gets a slot again.
+    drop(held.pop());
+    std::thread::sleep(Duration::from_millis(300));
+    let mut again = connect();
+    assert!(
+        !closed_by_peer(&mut again, Duration::from_millis(500)),
+        "a freed slot was not given back to the address"
+    );
+    eprintln!(
+        "per-address limit {PER_ADDRESS}: the extra connection was closed after {refused_after:?}; \
+         127.0.0.2 was served"
+    );
 }
