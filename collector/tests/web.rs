@@ -805,3 +805,126 @@ async fn an_asset_manager_settles_a_reconciliation_conflict() {
         .await;
     assert_eq!(response.status(), StatusCode::CONFLICT, "already settled");
 }
+
+#[tokio::test]
+async fn the_desk_opens_a_problem_and_records_its_known_error_and_resolution() {
+    let console = Console::start().await;
+    let ci = console.machine(&Machine::debian("db-01")).await;
+    let desk = console
+        .sign_in(&console.token("dan", Role::ServiceDesk))
+        .await;
+    let (_, asset) = console.get(&desk.cookie, &format!("/assets/{ci}")).await;
+    assert!(
+        asset.contains(&format!("/problems/new?ci={ci}")),
+        "the asset page offers to open a problem: {asset}"
+    );
+    let (status, form) = console
+        .get(&desk.cookie, &format!("/problems/new?ci={ci}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains(&format!("value=\"{ci}\"")), "{form}");
+
+    let fields = |title: &str| {
+        vec![
+            ("csrf", desk.csrf.clone()),
+            ("title", title.to_string()),
+            ("description", "nightly backups time out".to_string()),
+            ("assignee", "dan".to_string()),
+            ("affected_cis", ci.clone()),
+        ]
+    };
+    let response = console
+        .post(&desk, "/problems", &as_refs(&fields(" ")))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("title"), "says what to fix: {page}");
+    assert!(
+        page.contains("nightly backups time out"),
+        "keeps what was typed"
+    );
+
+    let response = console
+        .post(&desk, "/problems", &as_refs(&fields("backups time out")))
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let created = location(&response);
+    assert!(created.starts_with("/problems/PRB-"), "{created}");
+    let (_, page) = console.get(&desk.cookie, &created).await;
+    assert!(
+        page.contains("backups time out") && page.contains("db-01"),
+        "{page}"
+    );
+    let (_, list) = console.get(&desk.cookie, "/problems").await;
+    assert!(
+        list.contains(&created) && list.contains("New problem"),
+        "{list}"
+    );
+
+    let transition = format!("{created}/transition");
+    let move_to = |to: &'static str, cause: &'static str, workaround: &'static str| {
+        vec![
+            ("csrf", desk.csrf.clone()),
+            ("to", to.to_string()),
+            ("root_cause", cause.to_string()),
+            ("workaround", workaround.to_string()),
+        ]
+    };
+    let response = console
+        .post(
+            &desk,
+            &transition,
+            &as_refs(&move_to("investigating", "", "")),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // A known error without its workaround: refused on the page, with what is missing.
+    let response = console
+        .post(
+            &desk,
+            &transition,
+            &as_refs(&move_to("known_error", "disk full", "")),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("needs a workaround"), "{page}");
+    let response = console
+        .post(
+            &desk,
+            &transition,
+            &as_refs(&move_to("known_error", "disk full", "prune old backups")),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = console.get(&desk.cookie, &created).await;
+    assert!(
+        page.contains("Known error") && page.contains("prune old backups"),
+        "{page}"
+    );
+    let response = console
+        .post(
+            &desk,
+            &transition,
+            &as_refs(&move_to("resolved", "disk full", "")),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = console.get(&desk.cookie, &created).await;
+    assert!(page.contains("Resolved"), "{page}");
+
+    // Auditors read problems but are offered no form and cannot post one.
+    let auditor = console
+        .sign_in(&console.token("carol", Role::Auditor))
+        .await;
+    let (status, list) = console.get(&auditor.cookie, "/problems").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.contains(&created) && !list.contains("New problem"),
+        "{list}"
+    );
+    let mut theirs = fields("another");
+    theirs[0].1 = auditor.csrf.clone();
+    let response = console.post(&auditor, "/problems", &as_refs(&theirs)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}

@@ -382,6 +382,7 @@ pub fn render(
             div.actions {
                 @if user.can(Permission::WriteIncidents) {
                     a.button.primary href={ "/incidents/new" (page::query(&[("ci", Some(&header.id))])) } { "Create incident on this CI" }
+                    " " a.button href={ "/problems/new" (page::query(&[("ci", Some(&header.id))])) } { "Open a problem" }
                 }
                 @if user.can(Permission::WriteChanges) {
                     " " a.button href={ "/changes/new" (page::query(&[("ci", Some(&header.id))])) } { "Plan a change" }

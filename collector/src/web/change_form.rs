@@ -62,10 +62,7 @@ fn new_page(user: &WebUser, form: &CreateForm, error: Option<&str>) -> HtmlPage 
             @if let Some(error) = error { p.alert role="alert" { (error) } }
             form.stack method="post" action="/changes" {
                 (page::csrf(user))
-                label for="f-title" { "Title" }
-                input id="f-title" name="title" type="text" required maxlength="200" value=(form.title);
-                label for="f-description" { "Description" }
-                textarea id="f-description" name="description" rows="3" { (form.description) }
+                (page::title_and_description(&form.title, &form.description))
                 div.pair {
                     div { (select("change_type", "Type", &TYPES, if form.change_type.is_empty() { "normal" } else { &form.change_type })) }
                     div { (select("risk", "Risk", &RISKS, if form.risk.is_empty() { "moderate" } else { &form.risk })) }

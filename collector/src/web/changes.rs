@@ -95,11 +95,7 @@ pub async fn list(
             }
         }
         form.filters method="get" action="/changes" {
-            label for="state" { "State" }
-            select id="state" name="state" {
-                option value="" { "Any" }
-                @for s in ChangeState::ALL { option value=(s.key()) selected[state_filter == Some(s.key())] { (s.to_string()) } }
-            }
+            (page::state_select(ChangeState::ALL.map(|s| (s.key(), s.to_string())), state_filter))
             button type="submit" { "Filter" }
         }
         @if page.items.is_empty() {

@@ -109,13 +109,7 @@ pub async fn list(
             }
         }
         form.filters method="get" action="/incidents" {
-            label for="state" { "State" }
-            select id="state" name="state" {
-                option value="" { "Any" }
-                @for s in IncidentState::ALL {
-                    option value=(s.key()) selected[state_filter == Some(s.key())] { (s.to_string()) }
-                }
-            }
+            (page::state_select(IncidentState::ALL.map(|s| (s.key(), s.to_string())), state_filter))
             label for="priority" { "Priority" }
             select id="priority" name="priority" {
                 option value="" { "Any" }
@@ -173,10 +167,7 @@ fn new_page(user: &WebUser, form: &CreateForm, error: Option<&str>) -> HtmlPage 
             @if let Some(error) = error { p.alert role="alert" { (error) } }
             form.stack method="post" action="/incidents" {
                 (page::csrf(user))
-                label for="f-title" { "Title" }
-                input id="f-title" name="title" type="text" required maxlength="200" value=(form.title);
-                label for="f-description" { "Description" }
-                textarea id="f-description" name="description" rows="4" { (form.description) }
+                (page::title_and_description(&form.title, &form.description))
                 div.pair {
                     div { (level_select("impact", "Impact", if form.impact.is_empty() { "2" } else { &form.impact })) }
                     div { (level_select("urgency", "Urgency", if form.urgency.is_empty() { "2" } else { &form.urgency })) }

@@ -32,6 +32,7 @@ pub mod incident_page;
 pub mod incidents;
 pub mod login;
 pub mod page;
+pub mod problems;
 pub mod relationships;
 pub mod reports;
 pub mod session;
@@ -71,6 +72,10 @@ pub fn routes() -> Router<ApiState> {
         .route("/changes/new", get(change_form::new_form))
         .route("/changes/{id}", get(changes::show))
         .route("/changes/{id}/transition", post(changes::transition))
+        .route("/problems", get(problems::list).post(problems::create))
+        .route("/problems/new", get(problems::new_form))
+        .route("/problems/{id}", get(problems::show))
+        .route("/problems/{id}/transition", post(problems::transition))
         .route("/reports/unauthorized", get(reports::unauthorized))
         .route("/conflicts", get(conflicts::list))
         .route("/conflicts/{id}/resolve", post(conflicts::resolve))

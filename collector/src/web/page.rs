@@ -26,12 +26,13 @@ impl IntoResponse for HtmlPage {
 }
 
 /// The sections of the navigation: label, path, and the permission that shows it (None: everyone).
-const SECTIONS: [(&str, &str, Option<Permission>); 6] = [
+const SECTIONS: [(&str, &str, Option<Permission>); 7] = [
     ("Dashboard", "/", None),
     ("Assets", "/assets", None),
     ("Conflicts", "/conflicts", None),
     ("Incidents", "/incidents", Some(Permission::ReadRecords)),
     ("Changes", "/changes", Some(Permission::ReadRecords)),
+    ("Problems", "/problems", Some(Permission::ReadRecords)),
     (
         "Unauthorized changes",
         "/reports/unauthorized",
@@ -253,6 +254,32 @@ pub fn affected_cis_field(value: &str) -> Markup {
         input id="f-cis" name="affected_cis" type="text" value=(value)
             aria-describedby="f-cis-help" placeholder="ci-000123, ci-000124";
         p id="f-cis-help" .muted.small { "CI ids, separated by commas." }
+    }
+}
+
+/// The title and description fields every new-record form starts with.
+pub fn title_and_description(title: &str, description: &str) -> Markup {
+    html! {
+        label for="f-title" { "Title" }
+        input id="f-title" name="title" type="text" required maxlength="200" value=(title);
+        label for="f-description" { "Description" }
+        textarea id="f-description" name="description" rows="4" { (description) }
+    }
+}
+
+/// A `state` select for a list's filter form: "Any", then each `(key, label)`, `chosen` selected.
+pub fn state_select<'a>(
+    states: impl IntoIterator<Item = (&'a str, String)>,
+    chosen: Option<&str>,
+) -> Markup {
+    html! {
+        label for="state" { "State" }
+        select id="state" name="state" {
+            option value="" { "Any" }
+            @for (key, label) in states {
+                option value=(key) selected[chosen == Some(key)] { (label) }
+            }
+        }
     }
 }
 
