@@ -300,6 +300,8 @@ pub struct Gateway {
     pub family: String,
 }
 
+pub use crate::package_ref::{AsPackageRef, PackageRef, canonicalize_packages};
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Software {
@@ -323,106 +325,6 @@ pub struct Package {
     /// RFC 3339 UTC where the database records it (rpm, pacman; dpkg and apk do not).
     pub installed_at: Option<String>,
 }
-
-/// A package borrowed field by field, with the install time of one machine: it orders, compares and
-/// serialises exactly as [`Package`] (same fields, same order), so records held elsewhere (the
-/// collector's shared package records) take part in the canonical order and the content hash without
-/// being copied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct PackageRef<'a> {
-    pub manager: &'a str,
-    pub name: &'a str,
-    pub version: &'a str,
-    pub arch: Option<&'a str>,
-    pub source: Option<&'a str>,
-    pub vendor: Option<&'a str>,
-    pub section: Option<&'a str>,
-    pub installed_size_bytes: Option<u64>,
-    pub installed_at: Option<&'a str>,
-}
-
-impl<'a> PackageRef<'a> {
-    /// The package's identity in a keyed list: manager, name, arch, version (see `delta::KEYED_LISTS`).
-    pub fn identity(&self) -> (&'a str, &'a str, Option<&'a str>, &'a str) {
-        (self.manager, self.name, self.arch, self.version)
-    }
-}
-
-impl Package {
-    /// This package as a [`PackageRef`] with `installed_at` in place of its own install time.
-    pub fn with_installed_at<'a>(&'a self, installed_at: Option<&'a str>) -> PackageRef<'a> {
-        // Destructuring (not field access) makes a new Package field a compile error here.
-        let Package {
-            manager,
-            name,
-            version,
-            arch,
-            source,
-            vendor,
-            section,
-            installed_size_bytes,
-            installed_at: _,
-        } = self;
-        PackageRef {
-            manager,
-            name,
-            version,
-            arch: arch.as_deref(),
-            source: source.as_deref(),
-            vendor: vendor.as_deref(),
-            section: section.as_deref(),
-            installed_size_bytes: *installed_size_bytes,
-            installed_at,
-        }
-    }
-}
-
-/// Something that reads as a package: a [`Package`], or a collector's reference to a shared record.
-pub trait AsPackageRef {
-    fn package_ref(&self) -> PackageRef<'_>;
-}
-
-impl AsPackageRef for Package {
-    fn package_ref(&self) -> PackageRef<'_> {
-        self.with_installed_at(self.installed_at.as_deref())
-    }
-}
-
-/// Puts a package list in canonical order: sorted by identity, the whole package as tie-breaker, one
-/// package per identity (the first in that order), as [`Inventory::canonicalize`] does.
-pub fn canonicalize_packages<T: AsPackageRef>(packages: &mut Vec<T>) {
-    // Sorting by a key built once per package, then moving the packages once, costs a fraction of
-    // comparing packages built anew on every comparison (10,000 of them for 1,000 packages).
-    let order: Vec<usize> = {
-        let mut keys: Vec<(CanonicalKey<'_>, usize)> = packages
-            .iter()
-            .enumerate()
-            .map(|(position, package)| {
-                let package = package.package_ref();
-                ((package.identity(), package), position)
-            })
-            .collect();
-        if keys.is_sorted() {
-            Vec::new()
-        } else {
-            // The position makes equal keys keep their order: the sort is stable.
-            keys.sort_unstable();
-            keys.into_iter().map(|(_, position)| position).collect()
-        }
-    };
-    if !order.is_empty() {
-        let mut slots: Vec<Option<T>> = packages.drain(..).map(Some).collect();
-        packages.extend(
-            order
-                .into_iter()
-                .filter_map(|position| slots[position].take()),
-        );
-    }
-    packages.dedup_by(|a, b| a.package_ref().identity() == b.package_ref().identity());
-}
-
-/// The canonical order of packages: identity first, then the whole package.
-type CanonicalKey<'a> = ((&'a str, &'a str, Option<&'a str>, &'a str), PackageRef<'a>);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(default)]
@@ -589,57 +491,6 @@ mod tests {
             .map(|p| p.name.as_str())
             .collect();
         assert_eq!(names, ["bash", "zlib1g"]);
-    }
-
-    #[test]
-    fn a_package_ref_orders_and_serialises_as_its_package() {
-        let package = |name: &str, version: &str, arch: Option<&str>, at: Option<&str>| Package {
-            manager: "rpm".into(),
-            name: name.into(),
-            version: version.into(),
-            arch: arch.map(str::to_string),
-            source: None,
-            vendor: Some("Vendor".into()),
-            section: None,
-            installed_size_bytes: Some(7),
-            installed_at: at.map(str::to_string),
-        };
-        let packages = [
-            package("kernel", "5.14", Some("x86_64"), None),
-            package(
-                "kernel",
-                "5.14",
-                Some("x86_64"),
-                Some("2026-01-01T00:00:00Z"),
-            ),
-            package("kernel", "5.9", None, None),
-            package("bash", "5.1", Some("x86_64"), None),
-            package("bash", "5.1", Some("aarch64"), None),
-        ];
-        for a in &packages {
-            assert_eq!(
-                serde_json::to_string(&a.package_ref()).unwrap(),
-                serde_json::to_string(a).unwrap()
-            );
-            for b in &packages {
-                assert_eq!(a.package_ref().cmp(&b.package_ref()), a.cmp(b));
-            }
-        }
-        let mut sorted = packages.to_vec();
-        canonicalize_packages(&mut sorted);
-        let names: Vec<_> = sorted
-            .iter()
-            .map(|p| (p.name.as_str(), p.arch.as_deref(), p.installed_at.is_some()))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                ("bash", Some("aarch64"), false),
-                ("bash", Some("x86_64"), false),
-                ("kernel", None, false),
-                ("kernel", Some("x86_64"), false),
-            ]
-        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod duration;
 pub mod hash;
 pub mod inventory;
 pub mod package_json;
+pub mod package_ref;
 pub mod protocol;
 pub mod version;
 
