@@ -308,11 +308,10 @@ impl Ingest {
             other => IngestError::Invalid(other.to_string()),
         };
         if let Some(cmdb) = &self.cmdb
-            && delta::package_only(delta).is_some()
+            && let Some(only) = delta::package_only(delta)
             && let Some(base) = cmdb.stored_base(agent_id)?
-            && let Some(patched) = base.apply(delta).map_err(invalid)?
         {
-            return Ok(Incoming::Patched(patched));
+            return base.apply(&only).map(Incoming::Patched).map_err(invalid);
         }
         let base = self
             .inventory(agent_id)?

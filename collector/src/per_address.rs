@@ -69,7 +69,8 @@ impl PerAddress {
     }
 
     /// Connections `address` holds now.
-    pub fn open(&self, address: IpAddr) -> usize {
+    #[cfg(test)]
+    fn open(&self, address: IpAddr) -> usize {
         self.lock()
             .get(&address.to_canonical())
             .map_or(0, |count| count.open)

@@ -11,7 +11,7 @@
 
 use super::codec::{self, CodecError, Entry, Interner};
 use super::{Cmdb, CmdbResult, ci_id};
-use census_shared::delta::{self, Delta, DeltaError};
+use census_shared::delta::{DeltaError, PackageOnly};
 use census_shared::hash;
 use census_shared::inventory::{
     AsPackageRef, Inventory, Package, PackageRef, canonicalize_packages,
@@ -82,12 +82,9 @@ impl StoredBase {
         Ok(Self { shell, packages })
     }
 
-    /// The base with `delta` applied, in canonical order, when the delta changes nothing but
-    /// packages and the collection time; `None` otherwise (the whole document must take it).
-    pub fn apply(self, delta: &Delta) -> Result<Option<PatchedInventory>, DeltaError> {
-        let Some(only) = delta::package_only(delta) else {
-            return Ok(None);
-        };
+    /// The base with a package-only delta ([`census_shared::delta::package_only`]) applied, in
+    /// canonical order. Any other delta must be applied to the whole document.
+    pub fn apply(self, only: &PackageOnly<'_>) -> Result<PatchedInventory, DeltaError> {
         let Self {
             mut shell,
             mut packages,
@@ -98,7 +95,7 @@ impl StoredBase {
         only.patch(&mut packages, PackageItem::New)?;
         // Bodies keep their entries by record id; the document's order is the canonical one.
         canonicalize_packages(&mut packages);
-        Ok(Some(PatchedInventory { shell, packages }))
+        Ok(PatchedInventory { shell, packages })
     }
 }
 
@@ -211,6 +208,7 @@ impl Cmdb {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use census_shared::delta::{self, Delta};
     use census_shared::hash::content_hash;
 
     fn package(name: &str, version: &str, installed_at: Option<&str>) -> Package {
@@ -264,10 +262,8 @@ mod tests {
         let delta = delta::diff(&base, &new);
 
         let mut interner = Interner::default();
-        let patched = stored(&base, &mut interner)
-            .apply(&delta)
-            .unwrap()
-            .expect("a package-only delta");
+        let only = delta::package_only(&delta).expect("a package-only delta");
+        let patched = stored(&base, &mut interner).apply(&only).unwrap();
         assert_eq!(patched.content_hash(), content_hash(&new));
         assert_eq!(patched.materialize(), new);
         assert_eq!(patched.shell.collected_at, "2026-11-27T11:00:00Z");
@@ -296,13 +292,7 @@ mod tests {
         let mut new = base.clone();
         new.host.hostname = Some("db-02".into());
         let delta = delta::diff(&base, &new);
-        let mut interner = Interner::default();
-        assert!(
-            stored(&base, &mut interner)
-                .apply(&delta)
-                .unwrap()
-                .is_none()
-        );
+        assert!(delta::package_only(&delta).is_none());
     }
 
     #[test]
@@ -313,7 +303,8 @@ mod tests {
         ]}))
         .unwrap();
         let mut interner = Interner::default();
-        let error = stored(&base, &mut interner).apply(&delta).unwrap_err();
+        let only = delta::package_only(&delta).expect("a package patch only");
+        let error = stored(&base, &mut interner).apply(&only).unwrap_err();
         assert!(matches!(error, DeltaError::Invalid(_)), "{error}");
     }
 }
