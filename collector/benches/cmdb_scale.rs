@@ -23,6 +23,8 @@ use census_collector::cmdb::{Cmdb, CmdbConfig};
 use census_collector::ingest::Ingest;
 use census_collector::query;
 use census_collector::store::Store;
+use census_collector::store::group_commit::GroupCommit;
+use census_collector::store::redb::RedbStore;
 use census_collector::store::sled::SledStore;
 use census_shared::delta;
 use census_shared::hash::content_hash;
@@ -45,6 +47,11 @@ struct Options {
     /// `--db PATH`: write into this sled database and keep it (e.g. the `db` of a data directory made
     /// by `census-collector init`, to measure `serve` over it); a temporary one otherwise.
     db: Option<std::path::PathBuf>,
+    /// `--engine sled|redb`: the storage engine (sled, the default, unless named).
+    engine: String,
+    /// `--group-commit`: every report waits for a shared flush before the next, as the server
+    /// acknowledges them; otherwise the store is flushed once per round.
+    group_commit: bool,
 }
 
 fn options() -> Options {
@@ -55,6 +62,8 @@ fn options() -> Options {
         queries: 200,
         rounds: 1,
         db: None,
+        engine: "sled".into(),
+        group_commit: false,
     };
     let args: Vec<String> = std::env::args().collect();
     // `cargo test --benches` passes no options: a quick run that only proves the bench still works.
@@ -67,6 +76,8 @@ fn options() -> Options {
             // Two rounds, so the per-history-entry slope is computed (and cannot rot) too.
             rounds: 2,
             db: None,
+            engine: "sled".into(),
+            group_commit: false,
         };
     }
     let value = |name: &str| {
@@ -95,6 +106,14 @@ fn options() -> Options {
         .position(|arg| arg == "--db")
         .and_then(|at| args.get(at + 1))
         .map(std::path::PathBuf::from);
+    if let Some(engine) = args
+        .iter()
+        .position(|arg| arg == "--engine")
+        .and_then(|at| args.get(at + 1))
+    {
+        options.engine = engine.clone();
+    }
+    options.group_commit = args.iter().any(|arg| arg == "--group-commit");
     options
 }
 
@@ -231,8 +250,23 @@ fn header(seq: u64, inventory: &Inventory) -> ReportHeader {
 type ReportSlot = std::sync::Mutex<Option<(ReportHeader, ReportBody)>>;
 
 /// Sends `reports[k]` as agent `chunk[k]` across `threads`; the wall time of the sending alone.
+/// Makes each report durable before the next one, sharing flushes as the server does.
+struct Durable {
+    runtime: tokio::runtime::Runtime,
+    group: GroupCommit,
+}
+
+impl Durable {
+    fn wait(&self) {
+        self.runtime
+            .block_on(self.group.durable())
+            .expect("the report is made durable");
+    }
+}
+
 fn send_all(
     ingest: &Ingest,
+    durable: Option<&Durable>,
     threads: usize,
     chunk: &[usize],
     reports: &[ReportSlot],
@@ -247,6 +281,9 @@ fn send_all(
         ingest
             .report(&format!("agent-{}", chunk[k]), &header, body, at)
             .expect("the report is applied");
+        if let Some(durable) = durable {
+            durable.wait();
+        }
     })
 }
 
@@ -282,7 +319,11 @@ fn rate(label: &str, n: usize, wall: Duration) {
     );
 }
 
+/// Bytes of a database on disk: a file (redb) or a directory's files (sled).
 fn dir_size(path: &std::path::Path) -> u64 {
+    if path.is_file() {
+        return std::fs::metadata(path).map(|meta| meta.len()).unwrap_or(0);
+    }
     std::fs::read_dir(path)
         .map(|entries| {
             entries
@@ -363,15 +404,32 @@ fn main() {
     let options = options();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = options.db.clone().unwrap_or_else(|| dir.path().join("db"));
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&path).expect("sled opens"));
+    let mut redb = None;
+    let store: Arc<dyn Store> = match options.engine.as_str() {
+        "sled" => Arc::new(SledStore::open(&path).expect("sled opens")),
+        "redb" => {
+            let store = Arc::new(RedbStore::open(&path).expect("redb opens"));
+            redb = Some(Arc::clone(&store));
+            store
+        }
+        other => panic!("--engine {other}: sled or redb"),
+    };
     let cmdb = Arc::new(Cmdb::open(Arc::clone(&store), CmdbConfig::default()).expect("cmdb"));
     let ingest = Ingest::with_cmdb(Arc::clone(&store), Arc::clone(&cmdb));
+    let durable = options.group_commit.then(|| Durable {
+        runtime: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime to wait on flushes"),
+        group: GroupCommit::new(Arc::clone(&store)),
+    });
     let now = "2026-11-27T12:00:00Z";
     println!(
-        "cmdb_scale: {} CIs x {} packages, {} threads, sled at {}",
+        "cmdb_scale: {} CIs x {} packages, {} threads, {} at {}",
         options.cis,
         options.packages,
         options.threads,
+        options.engine,
         path.display()
     );
 
@@ -394,7 +452,14 @@ fn main() {
                 std::sync::Mutex::new(Some((header, body)))
             })
             .collect();
-        wall += send_all(&ingest, options.threads, chunk, &reports, now);
+        wall += send_all(
+            &ingest,
+            durable.as_ref(),
+            options.threads,
+            chunk,
+            &reports,
+            now,
+        );
     }
     rate("new-machine full reports", options.cis, wall);
     store.flush().expect("flush");
@@ -438,7 +503,14 @@ fn main() {
                 })
                 .collect();
             let at = round_time(round);
-            wall += send_all(&ingest, options.threads, chunk, &reports, &at);
+            wall += send_all(
+                &ingest,
+                durable.as_ref(),
+                options.threads,
+                chunk,
+                &reports,
+                &at,
+            );
         }
         store.flush().expect("flush");
         let on_disk = dir_size(&path);
@@ -456,6 +528,15 @@ fn main() {
                 on_disk as f64 / options.cis as f64 / 1024.0,
                 (on_disk as f64 - after_delta.max(after_full) as f64) / options.cis as f64
             );
+            if let Some(redb) = &redb {
+                let (allocated, stored, fragmented) = redb.space_use().expect("redb stats");
+                println!(
+                    "  redb: pages allocated {:.1} MB, data {:.1} MB, fragmented {:.1} MB",
+                    allocated as f64 / 1e6,
+                    stored as f64 / 1e6,
+                    fragmented as f64 / 1e6
+                );
+            }
         }
         if round == 1 {
             after_round_1 = (on_disk, space_sizes(store.as_ref()));

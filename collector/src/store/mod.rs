@@ -11,6 +11,7 @@
 
 pub mod group_commit;
 pub mod memory;
+pub mod redb;
 pub mod schema;
 pub mod sled;
 
