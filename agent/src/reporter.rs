@@ -18,6 +18,7 @@ use crate::transport::{Transport, TransportError};
 use census_shared::delta;
 use census_shared::hash::content_hash;
 use census_shared::inventory::Inventory;
+use census_shared::package_digest::{PackageDigests, known_form};
 use census_shared::protocol::{
     CheckIn, CheckInResponse, PROTOCOL_VERSION, Report, ReportBody, ReportHeader, ReportOutcome,
     error_code,
@@ -85,7 +86,7 @@ pub fn plan_after_check_in(answer: &CheckInResponse, acked: Option<&Acked>) -> P
 pub enum Failure {
     /// Keep the report and try again later (after `after` when the collector said so).
     Retry { after: Option<Duration> },
-    /// The delta's base is not what the collector holds: send the full document now.
+    /// The compact form (a delta, or the `known` form) could not be taken: send the full document now.
     ResendFull,
     /// Keep the report, but nothing changes until a person acts (CA, certificate, revocation).
     Blocked,
@@ -93,8 +94,17 @@ pub enum Failure {
     Rejected,
 }
 
-/// Classifies `error`; `sent_delta` tells whether the failed request carried a delta.
-pub fn classify(error: &TransportError, sent_delta: bool) -> Failure {
+/// The form a report's body was sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Full,
+    Delta,
+    /// The full document with shared package records named by digest.
+    Known,
+}
+
+/// Classifies `error`, the answer to a body sent in `form`.
+pub fn classify(error: &TransportError, form: Form) -> Failure {
     match error {
         TransportError::Unreachable { .. } | TransportError::BadAnswer { .. } => {
             Failure::Retry { after: None }
@@ -117,10 +127,12 @@ pub fn classify(error: &TransportError, sent_delta: bool) -> Failure {
                     after: *retry_after,
                 },
                 (409, Some(error_code::BASE_MISMATCH | error_code::HASH_MISMATCH))
-                    if sent_delta =>
+                    if form != Form::Full =>
                 {
                     Failure::ResendFull
                 }
+                // A collector that predates the `known` form refuses it as an invalid body.
+                (400 | 422, _) if form == Form::Known => Failure::ResendFull,
                 (401 | 403, _) => Failure::Blocked,
                 _ => Failure::Rejected,
             }
@@ -165,7 +177,7 @@ impl Delivery {
 }
 
 /// Delivers one report: a delta against `acked` when the inventory changed since, otherwise a
-/// check-in, then (if asked) a delta or the full inventory.
+/// check-in, then (if asked) a delta or the whole inventory.
 pub async fn deliver<T: Transport>(
     transport: &T,
     report: &PendingReport,
@@ -182,50 +194,97 @@ pub async fn deliver<T: Transport>(
             match transport.check_in(&check_in).await {
                 Ok(answer) => plan_after_check_in(&answer, acked),
                 Err(error) => {
-                    let failure = classify(&error, false);
+                    let failure = classify(&error, Form::Full);
                     return Delivery::failed(error, failure);
                 }
             }
         }
     };
-    let body = match (&plan, acked) {
+    let delta = match (&plan, acked) {
         (Plan::Done(done), _) => return Delivery::Done(*done),
         (Plan::SendDelta { base_hash }, Some(acked)) => ReportBody::Delta {
             base_hash: base_hash.clone(),
             delta: delta::diff(&acked.inventory, &report.inventory),
         },
-        _ => full_body(report),
+        _ => return send_whole(transport, report).await,
     };
-    let sent_delta = matches!(body, ReportBody::Delta { .. });
-    match send(transport, report, body).await {
-        Ok(delivery) => delivery,
-        Err(error) => match classify(&error, sent_delta) {
+    match send(transport, report, delta).await {
+        Ok(Answer::Delivered(delivery)) => delivery,
+        Ok(Answer::NeedPackages(_)) => unexpected_need_packages(),
+        Err(error) => match classify(&error, Form::Delta) {
             Failure::ResendFull => {
-                tracing::info!(%error, "the collector holds another base; sending the full inventory");
-                match send(transport, report, full_body(report)).await {
-                    Ok(delivery) => delivery,
-                    Err(error) => {
-                        let failure = classify(&error, false);
-                        Delivery::failed(error, failure)
-                    }
-                }
+                tracing::info!(%error, "the collector holds another base; sending the whole inventory");
+                send_whole(transport, report).await
             }
             failure => Delivery::failed(error, failure),
         },
     }
 }
 
-fn full_body(report: &PendingReport) -> ReportBody {
-    ReportBody::Full {
-        inventory: Box::new(report.inventory.clone()),
+/// Sends the whole inventory: first in the `known` form (packages whose records the collector may
+/// hold named by digest, then whole those it says it lacks), and in the `full` form when the
+/// collector cannot take that (an older collector, or a digest that named another record).
+async fn send_whole<T: Transport>(transport: &T, report: &PendingReport) -> Delivery {
+    let mut in_full = Vec::new();
+    // At most two `known` attempts: all by digest, then with the missing records whole. A collector
+    // that still lacks some (records it lost meanwhile) gets the full form.
+    for _ in 0..2 {
+        let (inventory, known_packages) = known_form(&report.inventory, &in_full);
+        if known_packages.is_empty() {
+            break;
+        }
+        let body = ReportBody::Known {
+            inventory: Box::new(inventory),
+            known_packages,
+        };
+        match send(transport, report, body).await {
+            Ok(Answer::Delivered(delivery)) => return delivery,
+            Ok(Answer::NeedPackages(missing)) => in_full.extend(missing.0),
+            Err(error) => match classify(&error, Form::Known) {
+                Failure::ResendFull => {
+                    tracing::info!(%error, "the collector did not take package digests; sending the full inventory");
+                    break;
+                }
+                failure => return Delivery::failed(error, failure),
+            },
+        }
     }
+    let full = ReportBody::Full {
+        inventory: Box::new(report.inventory.clone()),
+    };
+    match send(transport, report, full).await {
+        Ok(Answer::Delivered(delivery)) => delivery,
+        Ok(Answer::NeedPackages(_)) => unexpected_need_packages(),
+        Err(error) => {
+            let failure = classify(&error, Form::Full);
+            Delivery::failed(error, failure)
+        }
+    }
+}
+
+/// A collector asking for packages a body did not name by digest: keep the report and retry later.
+fn unexpected_need_packages() -> Delivery {
+    Delivery::Retry {
+        after: None,
+        error: TransportError::BadAnswer {
+            path: "/api/v1/agent/report".into(),
+            message: "the collector asked for package records the report did not name".into(),
+        },
+    }
+}
+
+/// A collector's answer to one report request.
+enum Answer {
+    Delivered(Delivery),
+    /// A `known` report was not applied: these records must be sent whole.
+    NeedPackages(PackageDigests),
 }
 
 async fn send<T: Transport>(
     transport: &T,
     report: &PendingReport,
     body: ReportBody,
-) -> Result<Delivery, TransportError> {
+) -> Result<Answer, TransportError> {
     let delta = matches!(body, ReportBody::Delta { .. });
     let request = Report {
         protocol: PROTOCOL_VERSION,
@@ -234,11 +293,14 @@ async fn send<T: Transport>(
     };
     let response = transport.report(&request).await?;
     Ok(match response.outcome {
-        ReportOutcome::Applied => Delivery::Applied {
+        ReportOutcome::Applied => Answer::Delivered(Delivery::Applied {
             hash: response.hash,
             delta,
-        },
-        ReportOutcome::Duplicate => Delivery::Done(Done::Duplicate),
+        }),
+        ReportOutcome::Duplicate => Answer::Delivered(Delivery::Done(Done::Duplicate)),
+        ReportOutcome::NeedPackages => {
+            Answer::NeedPackages(response.missing_packages.unwrap_or_default())
+        }
     })
 }
 

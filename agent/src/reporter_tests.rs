@@ -3,8 +3,10 @@
 
 use super::*;
 use crate::spool::Spool;
+use census_shared::inventory::{AsPackageRef, Package};
+use census_shared::package_digest::{PackageDigest, package_digest};
 use census_shared::protocol::{CheckIn, ReportResponse};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// A collector in memory: what it holds, what it was sent, and failures to inject.
@@ -23,8 +25,14 @@ struct FakeState {
     report_failures: VecDeque<TransportError>,
     /// When set, every request fails this way (the collector is down).
     down: bool,
-    /// Every request: "checkin <seq>", "delta <seq>", "full <seq>".
+    /// Every request: "checkin <seq>", "delta <seq>", "full <seq>", "known <seq>".
     log: Vec<String>,
+    /// The package records of every inventory applied so far, by digest (for `known` reports).
+    records: HashMap<PackageDigest, Package>,
+    /// Answer `known` reports as a collector that predates them does (400).
+    refuse_known: bool,
+    /// The last `known` body applied: (packages sent whole, packages named by digest).
+    last_known: Option<(usize, usize)>,
     check_in_bytes: Vec<usize>,
 }
 
@@ -91,6 +99,7 @@ impl Transport for FakeCollector {
         let kind = match report.body {
             ReportBody::Full { .. } => "full",
             ReportBody::Delta { .. } => "delta",
+            ReportBody::Known { .. } => "known",
         };
         state.log.push(format!("{kind} {}", report.header.seq));
         if let Some(error) = self.fail(&mut state) {
@@ -98,6 +107,9 @@ impl Transport for FakeCollector {
         }
         if let Some(error) = state.report_failures.pop_front() {
             return Err(error);
+        }
+        if state.refuse_known && kind == "known" {
+            return Err(api(400, "invalid_report", None));
         }
         let header = &report.header;
         if let Some((hash, _)) = &state.held
@@ -107,6 +119,7 @@ impl Transport for FakeCollector {
             return Ok(ReportResponse {
                 outcome: ReportOutcome::Duplicate,
                 hash,
+                missing_packages: None,
             });
         }
         let inventory = match &report.body {
@@ -115,16 +128,52 @@ impl Transport for FakeCollector {
                 Some((hash, base)) if hash == base_hash => delta::apply(base, delta).unwrap(),
                 _ => return Err(api(409, error_code::BASE_MISMATCH, None)),
             },
+            ReportBody::Known {
+                inventory,
+                known_packages,
+            } => {
+                let missing: Vec<PackageDigest> = known_packages
+                    .0
+                    .iter()
+                    .filter(|digest| !state.records.contains_key(digest))
+                    .copied()
+                    .collect();
+                if !missing.is_empty() {
+                    return Ok(ReportResponse {
+                        outcome: ReportOutcome::NeedPackages,
+                        hash: String::new(),
+                        missing_packages: Some(PackageDigests(missing)),
+                    });
+                }
+                state.last_known = Some((inventory.software.packages.len(), known_packages.len()));
+                let mut whole = (**inventory).clone();
+                whole.software.packages.extend(
+                    known_packages
+                        .0
+                        .iter()
+                        .map(|digest| state.records[digest].clone()),
+                );
+                whole.canonicalize();
+                whole
+            }
         };
         let hash = content_hash(&inventory);
         if hash != header.hash {
             return Err(api(409, error_code::HASH_MISMATCH, None));
+        }
+        for package in &inventory.software.packages {
+            let mut record = package.clone();
+            record.installed_at = None;
+            state
+                .records
+                .insert(package_digest(&package.package_ref()), record);
         }
         state.held = Some((hash.clone(), inventory));
         state.last = (header.epoch, header.seq);
         Ok(ReportResponse {
             outcome: ReportOutcome::Applied,
             hash,
+            missing_packages: None,
         })
     }
 }
@@ -200,7 +249,8 @@ fn the_first_report_is_full_then_unchanged_is_a_small_check_in_only() {
             first.delivery,
             Some(Delivery::Applied { delta: false, .. })
         ));
-        assert_eq!(fx.collector.log(), vec!["checkin 1", "full 1"]);
+        // Nothing is known to this collector yet: it asks for every record, so the full form follows.
+        assert_eq!(fx.collector.log(), vec!["checkin 1", "known 1", "full 1"]);
 
         let second = fx.reporter().report(machine(50)).await.unwrap();
         assert!(matches!(
@@ -253,7 +303,8 @@ fn a_collector_that_lost_the_base_gets_the_full_inventory_after_the_delta() {
             result.delivery,
             Some(Delivery::Applied { delta: false, .. })
         ));
-        assert_eq!(fx.collector.log(), vec!["delta 2", "full 2"]);
+        // The whole inventory follows in the `known` form: the one new record is asked for, then sent.
+        assert_eq!(fx.collector.log(), vec!["delta 2", "known 2", "known 2"]);
         // And unchanged from then on: one check-in.
         fx.reporter().report(machine(6)).await.unwrap();
         assert_eq!(fx.collector.log(), vec!["checkin 3"]);
@@ -274,7 +325,7 @@ fn a_base_mismatch_is_answered_with_the_full_inventory() {
             result.delivery,
             Some(Delivery::Applied { delta: false, .. })
         ));
-        assert_eq!(fx.collector.log(), vec!["delta 2", "full 2"]);
+        assert_eq!(fx.collector.log(), vec!["delta 2", "known 2", "known 2"]);
 
         // The collector moved on to a base the agent does not know.
         fx.collector
@@ -286,7 +337,7 @@ fn a_base_mismatch_is_answered_with_the_full_inventory() {
             result.delivery,
             Some(Delivery::Applied { delta: false, .. })
         ));
-        assert_eq!(fx.collector.log(), vec!["delta 3", "full 3"]);
+        assert_eq!(fx.collector.log(), vec!["delta 3", "known 3", "known 3"]);
     });
 }
 
@@ -298,7 +349,7 @@ fn without_a_matching_base_the_report_is_full() {
         fx.state.clear_acked().unwrap();
         fx.collector.log();
         fx.reporter().report(machine(6)).await.unwrap();
-        assert_eq!(fx.collector.log(), vec!["checkin 2", "full 2"]);
+        assert_eq!(fx.collector.log(), vec!["checkin 2", "known 2", "known 2"]);
     });
 }
 
@@ -326,7 +377,14 @@ fn an_unreachable_collector_spools_and_recovery_delivers_in_order() {
         assert_eq!(result.n_spooled, 0);
         assert_eq!(
             fx.collector.log(),
-            vec!["checkin 1", "full 1", "delta 2", "delta 3", "delta 4"]
+            vec![
+                "checkin 1",
+                "known 1",
+                "full 1",
+                "delta 2",
+                "delta 3",
+                "delta 4"
+            ]
         );
     });
     assert_eq!(fx.collector.state().held.as_ref().unwrap().1, machine(4));
@@ -407,11 +465,14 @@ fn a_rejected_report_is_quarantined_and_does_not_block_the_next() {
         fx.collector.state().down = true;
         fx.reporter().report(machine(1)).await.unwrap();
         fx.collector.state().down = false;
-        // Report 1's check-in passes, then the report itself is refused as invalid.
-        fx.collector
-            .state()
-            .report_failures
-            .push_back(api(400, "invalid_report", None));
+        // Report 1's check-in passes, then the report itself is refused as invalid: in the `known`
+        // form (which an older collector would refuse too, so the full form follows) and in full.
+        for _ in 0..2 {
+            fx.collector
+                .state()
+                .report_failures
+                .push_back(api(400, "invalid_report", None));
+        }
         let result = fx.reporter().report(machine(2)).await.unwrap();
         assert!(result.delivered(), "{result:?}");
     });
@@ -429,34 +490,80 @@ fn a_rejected_report_is_quarantined_and_does_not_block_the_next() {
 }
 
 #[test]
+fn a_whole_report_names_the_records_the_collector_holds_by_digest() {
+    let fx = Fixture::new();
+    block_on(async {
+        // Another machine of the fleet reported these packages: every record is known.
+        fx.reporter().report(machine(6)).await.unwrap();
+        fx.state.clear_acked().unwrap();
+        fx.collector.state().held = None;
+        fx.collector.log();
+        let mut renamed = machine(6);
+        renamed.host.hostname = Some("web-02".into());
+        let result = fx.reporter().report(renamed).await.unwrap();
+        assert!(result.delivered(), "{result:?}");
+        assert_eq!(fx.collector.log(), vec!["checkin 2", "known 2"]);
+    });
+    // No package went whole; six went as 6-byte digests.
+    assert_eq!(fx.collector.state().last_known, Some((0, 6)));
+}
+
+#[test]
+fn a_collector_that_predates_the_known_form_gets_the_full_form() {
+    let fx = Fixture::new();
+    fx.collector.state().refuse_known = true;
+    block_on(async {
+        fx.reporter().report(machine(3)).await.unwrap();
+        fx.state.clear_acked().unwrap();
+        fx.collector.log();
+        let result = fx.reporter().report(machine(4)).await.unwrap();
+        assert!(matches!(
+            result.delivery,
+            Some(Delivery::Applied { delta: false, .. })
+        ));
+        assert_eq!(fx.collector.log(), vec!["checkin 2", "known 2", "full 2"]);
+    });
+    assert_eq!(fx.state.acked().unwrap().inventory, machine(4));
+}
+
+#[test]
 fn failures_are_classified() {
     assert_eq!(
-        classify(&unreachable(), false),
+        classify(&unreachable(), Form::Full),
         Failure::Retry { after: None }
     );
     assert_eq!(
         classify(
             &api(503, error_code::UNAVAILABLE, Some(Duration::from_secs(5))),
-            false
+            Form::Full
         ),
         Failure::Retry {
             after: Some(Duration::from_secs(5))
         }
     );
     assert_eq!(
-        classify(&api(409, error_code::BASE_MISMATCH, None), true),
+        classify(&api(409, error_code::BASE_MISMATCH, None), Form::Delta),
         Failure::ResendFull
     );
     assert_eq!(
-        classify(&api(409, error_code::HASH_MISMATCH, None), false),
+        classify(&api(409, error_code::HASH_MISMATCH, None), Form::Known),
+        Failure::ResendFull
+    );
+    // An older collector refuses the `known` form as an invalid body; a full one it takes.
+    assert_eq!(
+        classify(&api(400, "invalid_report", None), Form::Known),
+        Failure::ResendFull
+    );
+    assert_eq!(
+        classify(&api(409, error_code::HASH_MISMATCH, None), Form::Full),
         Failure::Rejected
     );
     assert_eq!(
-        classify(&api(401, error_code::UNAUTHENTICATED, None), false),
+        classify(&api(401, error_code::UNAUTHENTICATED, None), Form::Full),
         Failure::Blocked
     );
     assert_eq!(
-        classify(&api(400, "invalid_report", None), false),
+        classify(&api(400, "invalid_report", None), Form::Full),
         Failure::Rejected
     );
 }

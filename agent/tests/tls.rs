@@ -183,6 +183,7 @@ async fn report_handler(State(app): State<AppState>, headers: HeaderMap, body: B
     axum::Json(ReportResponse {
         outcome: ReportOutcome::Applied,
         hash,
+        missing_packages: None,
     })
     .into_response()
 }

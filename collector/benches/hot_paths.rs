@@ -75,7 +75,9 @@ fn report(c: &mut Criterion) {
             let report = decode_report(black_box(&bytes), Encoding::Identity, &limits)
                 .expect("a valid report");
             match report.body {
-                ReportBody::Full { inventory } => content_hash(&inventory),
+                ReportBody::Full { inventory } | ReportBody::Known { inventory, .. } => {
+                    content_hash(&inventory)
+                }
                 ReportBody::Delta { base_hash, .. } => base_hash,
             }
         })

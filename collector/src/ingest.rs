@@ -18,6 +18,7 @@ use crate::store::{Batch, Store, StoreError};
 use census_shared::delta::{self, DeltaError};
 use census_shared::hash::content_hash;
 use census_shared::inventory::{Inventory, SCHEMA_VERSION};
+use census_shared::package_digest::PackageDigests;
 use census_shared::protocol::{CheckInResponse, ReportBody, ReportHeader, ReportOutcome};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,6 +41,15 @@ pub enum IngestError {
         "the report does not hash to {claimed} once applied (got {actual}); send the full inventory"
     )]
     HashMismatch { claimed: String, actual: String },
+    #[error(
+        "the report names {} package record(s) by digest that the collector does not hold; send them in full",
+        missing.len()
+    )]
+    UnknownPackages {
+        missing: PackageDigests,
+        /// The hash the collector holds for the agent ("" before its first report).
+        held: String,
+    },
     #[error("invalid report: {0}")]
     Invalid(String),
     #[error(transparent)]
@@ -204,6 +214,28 @@ impl Ingest {
                     });
                 }
                 self.apply_delta(agent_id, &base_hash, &delta)?
+            }
+            ReportBody::Known {
+                mut inventory,
+                known_packages,
+            } => {
+                let resolved = match &self.cmdb {
+                    Some(cmdb) => cmdb.resolve_packages(&known_packages.0),
+                    // Without a CMDB no records are kept: every package must come whole.
+                    None if known_packages.is_empty() => Ok(Vec::new()),
+                    None => Err(known_packages.0),
+                };
+                match resolved {
+                    // The rebuilt document is checked against the header's hash below, like any.
+                    Ok(records) => inventory.software.packages.extend(records),
+                    Err(missing) => {
+                        return Err(IngestError::UnknownPackages {
+                            missing: PackageDigests(missing),
+                            held: state.hash,
+                        });
+                    }
+                }
+                Incoming::Full(*inventory)
             }
         };
         validate(incoming.shell())?;

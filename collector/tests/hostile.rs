@@ -220,6 +220,26 @@ fn table() -> Vec<Row> {
             None,
         ),
         refused(
+            "package digests that are not base64 (known form)",
+            json_report(with(
+                r#""kind":"full""#,
+                r#""kind":"known","known_packages":["<script>"]"#,
+            )),
+            422,
+            "invalid_request",
+            Some("not valid base64"),
+        ),
+        refused(
+            "package digests cut inside a digest (known form)",
+            json_report(with(
+                r#""kind":"full""#,
+                r#""kind":"known","known_packages":["AAECAw=="]"#,
+            )),
+            422,
+            "invalid_request",
+            Some("not a multiple of 6"),
+        ),
+        refused(
             "gzip bomb (100 MiB of zeros)",
             gzip_report(gzip(&vec![0u8; 100 << 20])),
             413,

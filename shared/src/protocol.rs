@@ -13,6 +13,7 @@
 
 use crate::delta::Delta;
 use crate::inventory::Inventory;
+use crate::package_digest::PackageDigests;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -106,8 +107,9 @@ pub enum CheckInResponse {
     SendReport { base_hash: Option<String> },
 }
 
-/// On the wire an internally tagged object: `{"kind": "full", "inventory": ...}` or `{"kind":
-/// "delta", "base_hash": ..., "delta": ...}`. Deserialised by hand ([`BodyFields`]), not derived.
+/// On the wire an internally tagged object: `{"kind": "full", "inventory": ...}`, `{"kind":
+/// "delta", "base_hash": ..., "delta": ...}` or `{"kind": "known", "inventory": ...,
+/// "known_packages": ["<base64>", ...]}`. Deserialised by hand ([`BodyFields`]), not derived.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ReportBody {
@@ -119,6 +121,16 @@ pub enum ReportBody {
     Delta {
         base_hash: String,
         delta: Delta,
+    },
+    /// The full document, with the packages whose records the collector may already hold named by
+    /// digest ([`crate::package_digest`]): `inventory` carries the other packages, and the document
+    /// is `inventory` plus the records of `known_packages`. The collector answers
+    /// [`ReportOutcome::NeedPackages`] with the digests it does not hold (send those packages in full
+    /// and the rest by digest again), or `hash_mismatch` (409) when the rebuilt document is not the
+    /// one the header names (send the `full` form). A collector older than this form answers 400.
+    Known {
+        inventory: Box<Inventory>,
+        known_packages: PackageDigests,
     },
 }
 
@@ -171,6 +183,7 @@ impl<'de> Deserialize<'de> for Report {
 enum BodyKind {
     Full,
     Delta,
+    Known,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +192,7 @@ struct BodyFields {
     inventory: Option<Box<Inventory>>,
     base_hash: Option<String>,
     delta: Option<Delta>,
+    known_packages: Option<PackageDigests>,
 }
 
 impl<'de> Deserialize<'de> for ReportBody {
@@ -193,6 +207,12 @@ impl<'de> Deserialize<'de> for ReportBody {
                 base_hash: fields.base_hash.ok_or_else(|| missing("base_hash"))?,
                 delta: fields.delta.ok_or_else(|| missing("delta"))?,
             },
+            BodyKind::Known => ReportBody::Known {
+                inventory: fields.inventory.ok_or_else(|| missing("inventory"))?,
+                known_packages: fields
+                    .known_packages
+                    .ok_or_else(|| missing("known_packages"))?,
+            },
         })
     }
 }
@@ -204,6 +224,9 @@ pub enum ReportOutcome {
     Applied,
     /// Already applied earlier (same or older `(epoch, seq)`); nothing was written again.
     Duplicate,
+    /// Not applied: a `known` report named packages by digests the collector does not hold
+    /// (`missing_packages`); send it again with those packages in full.
+    NeedPackages,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +234,9 @@ pub struct ReportResponse {
     pub outcome: ReportOutcome,
     /// The hash the collector now holds for this agent: the agent's next delta base.
     pub hash: String,
+    /// With [`ReportOutcome::NeedPackages`]: the digests to send as whole packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_packages: Option<PackageDigests>,
 }
 
 /// The body of every error answer.
@@ -291,7 +317,11 @@ mod tests {
             base_hash: "c".repeat(64),
             delta: Delta { ops: Vec::new() },
         });
-        for sent in [full, delta] {
+        let known = report(ReportBody::Known {
+            inventory: Box::new(Inventory::default()),
+            known_packages: PackageDigests(vec![crate::package_digest::PackageDigest([7; 6])]),
+        });
+        for sent in [full, delta, known] {
             let bytes = serde_json::to_vec(&sent).unwrap();
             assert_eq!(serde_json::from_slice::<Report>(&bytes).unwrap(), sent);
             // Another client may write `kind` last and the header first: the same report.
@@ -332,6 +362,14 @@ mod tests {
                 r#"{"kind":"delta","base_hash":"h"}"#,
                 "missing field `delta`",
             ),
+            (
+                r#"{"kind":"known","inventory":{}}"#,
+                "missing field `known_packages`",
+            ),
+            (
+                r#"{"kind":"known","inventory":{},"known_packages":["AAE="]}"#,
+                "not a multiple of 6",
+            ),
             (r#"{"kind":"patch"}"#, "unknown variant `patch`"),
             (r#"{"inventory":{}}"#, "missing field `kind`"),
         ];
@@ -347,6 +385,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("missing field `seq`"), "{error}");
+    }
+
+    #[test]
+    fn only_a_need_packages_answer_carries_missing_packages() {
+        let applied = ReportResponse {
+            outcome: ReportOutcome::Applied,
+            hash: "h".into(),
+            missing_packages: None,
+        };
+        let json = serde_json::to_string(&applied).unwrap();
+        assert_eq!(json, r#"{"outcome":"applied","hash":"h"}"#);
+        // An answer from a collector that predates the field reads the same.
+        assert_eq!(
+            serde_json::from_str::<ReportResponse>(&json).unwrap(),
+            applied
+        );
+        let need = ReportResponse {
+            outcome: ReportOutcome::NeedPackages,
+            hash: String::new(),
+            missing_packages: Some(PackageDigests(vec![crate::package_digest::PackageDigest(
+                [0, 1, 2, 3, 4, 5],
+            )])),
+        };
+        let json = serde_json::to_string(&need).unwrap();
+        assert_eq!(
+            json,
+            r#"{"outcome":"need_packages","hash":"","missing_packages":["AAECAwQF"]}"#
+        );
+        assert_eq!(serde_json::from_str::<ReportResponse>(&json).unwrap(), need);
     }
 
     #[test]

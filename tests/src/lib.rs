@@ -179,6 +179,11 @@ impl CollectorProcess {
 
     /// `GET path` on the collector's API with the admin token, as JSON.
     pub fn api_get(&self, path: &str) -> serde_json::Value {
+        serde_json::from_str(&self.api_get_text(path)).expect("JSON")
+    }
+
+    /// `GET path` on the collector's API with the admin token, as text (e.g. `/metrics`).
+    pub fn api_get_text(&self, path: &str) -> String {
         let ca = std::fs::read(self.ca_file()).expect("ca.pem");
         let url = format!("{}{path}", self.url);
         let token = self.admin_token();
@@ -202,7 +207,7 @@ impl CollectorProcess {
                 "GET {url}: {}",
                 response.status()
             );
-            response.json().await.expect("JSON")
+            response.text().await.expect("a body")
         })
     }
 

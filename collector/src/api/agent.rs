@@ -10,6 +10,7 @@ use super::body::{Encoding, Limits, check_headers, check_list, decode_json, read
 use super::error::{ApiError, CERTIFICATE_EXPIRED, CERTIFICATE_SUPERSEDED, UNSUPPORTED_PROTOCOL};
 use super::{ApiState, blocking};
 use crate::enrollment::agents::{self, AgentRecord, EnrollOptions};
+use crate::ingest::IngestError;
 use crate::metrics::LabelledCounters;
 use crate::pki::certificate_identity;
 use crate::secret::{now_rfc3339, rfc3339};
@@ -272,6 +273,7 @@ pub async fn report(
         Ok(Json(answer)) => match answer.outcome {
             ReportOutcome::Applied => "applied",
             ReportOutcome::Duplicate => "duplicate",
+            ReportOutcome::NeedPackages => "need_packages",
         },
         Err(_) => "refused",
     };
@@ -322,18 +324,33 @@ async fn report_agent(
     let agent_id = agent.agent_id.clone();
     let outcome = blocking(move || {
         let report = decode_report(&bytes, encoding, &limits)?;
-        ingest
-            .report(&agent_id, &report.header, report.body, &now_rfc3339())
-            .map_err(ApiError::from)
+        match ingest.report(&agent_id, &report.header, report.body, &now_rfc3339()) {
+            Ok(outcome) => Ok(Ok(outcome)),
+            Err(IngestError::UnknownPackages { missing, held }) => Ok(Err((missing, held))),
+            Err(error) => Err(ApiError::from(error)),
+        }
     })
     .await?;
     drop(permit);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        // Nothing was written: the agent sends the report again with these records whole.
+        Err((missing, held)) => {
+            tracing::debug!(agent_id = %agent.agent_id, missing = missing.len(), "report names unknown package records");
+            return Ok(Json(ReportResponse {
+                outcome: ReportOutcome::NeedPackages,
+                hash: held,
+                missing_packages: Some(missing),
+            }));
+        }
+    };
     // Also for duplicates: the first application may still be waiting for its flush.
     state.group_commit.durable().await?;
     tracing::debug!(agent_id = %agent.agent_id, outcome = ?outcome.outcome, changed = outcome.changed, "report");
     Ok(Json(ReportResponse {
         outcome: outcome.outcome,
         hash: outcome.hash,
+        missing_packages: None,
     }))
 }
 
@@ -357,6 +374,18 @@ fn check_report_lists(body: &ReportBody, limits: &Limits) -> Result<(), ApiError
         ReportBody::Full { inventory } => check_inventory_lists(inventory, limits),
         ReportBody::Delta { delta, .. } => {
             check_list("delta.ops", delta.ops.len(), limits.max_list_items)
+        }
+        ReportBody::Known {
+            inventory,
+            known_packages,
+        } => {
+            check_inventory_lists(inventory, limits)?;
+            // Named and whole packages together make the document's list.
+            check_list(
+                "software.packages",
+                inventory.software.packages.len() + known_packages.len(),
+                limits.max_packages,
+            )
         }
     }
 }
@@ -584,5 +613,45 @@ mod tests {
         check_protocol(PROTOCOL_VERSION).unwrap();
         let error = check_protocol(PROTOCOL_VERSION + 1).unwrap_err();
         assert_eq!(error.code, UNSUPPORTED_PROTOCOL);
+    }
+
+    #[test]
+    fn a_known_report_of_a_large_machine_passes_the_limits_and_its_digests_count_as_packages() {
+        use census_shared::inventory::Package;
+        let mut inventory = Inventory::default();
+        inventory.software.packages = (0..2_000)
+            .map(|i| Package {
+                manager: "dpkg".into(),
+                name: format!("package-{i:04}"),
+                version: "1.0".into(),
+                ..Package::default()
+            })
+            .collect();
+        let (shell, known_packages) = census_shared::package_digest::known_form(&inventory, &[]);
+        let report = Report {
+            protocol: PROTOCOL_VERSION,
+            header: ReportHeader {
+                epoch: 1,
+                seq: 1,
+                report_id: "r-1".into(),
+                hash: content_hash(&inventory),
+                collected_at: "2026-11-27T12:00:00Z".into(),
+            },
+            body: ReportBody::Known {
+                inventory: Box::new(shell),
+                known_packages,
+            },
+        };
+        let bytes = serde_json::to_vec(&report).unwrap();
+        // 2,000 digests are 16 KB of base64: split so that no string meets the 4 KiB string limit.
+        let decoded = decode_report(&bytes, Encoding::Identity, &Limits::default()).unwrap();
+        assert_eq!(decoded, report);
+
+        let limits = Limits {
+            max_packages: 1_999,
+            ..Limits::default()
+        };
+        let error = decode_report(&bytes, Encoding::Identity, &limits).unwrap_err();
+        assert_eq!(error.code, "limit_exceeded");
     }
 }

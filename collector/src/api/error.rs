@@ -150,6 +150,8 @@ impl From<IngestError> for ApiError {
                 Self::new(error_code::BASE_MISMATCH, error.to_string())
             }
             IngestError::HashMismatch { .. } => Self::new(HASH_MISMATCH, error.to_string()),
+            // The report handler answers this one itself (200, `need_packages`); elsewhere a conflict.
+            IngestError::UnknownPackages { .. } => Self::new(CONFLICT, error.to_string()),
             IngestError::Invalid(_) => Self::new(INVALID_REQUEST, error.to_string()),
             IngestError::Store(store) => Self::from(store),
             IngestError::Cmdb(cmdb) => Self::from(cmdb),

@@ -9,6 +9,7 @@
 //! varint n_installed, n × (varint position, varint len, utf-8)`.
 
 use census_shared::inventory::*;
+use census_shared::package_digest::{PackageDigest, package_digest};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -104,9 +105,15 @@ impl Eq for TupleKey {}
 #[derive(Debug, Default)]
 pub struct Interner {
     by_key: HashMap<TupleKey, u32>,
+    /// Record digests (`known` reports name records by them); [`AMBIGUOUS`] where two records share
+    /// one, so such a record is always asked for in full.
+    by_digest: HashMap<PackageDigest, u32>,
     tuples: Vec<Arc<Package>>,
     persisted: usize,
 }
+
+/// In `by_digest`: more than one record has this digest.
+const AMBIGUOUS: u32 = u32::MAX;
 
 impl Interner {
     /// Loads persisted records, in id order (ids must be 0..n).
@@ -114,9 +121,9 @@ impl Interner {
         let mut interner = Interner::default();
         for record in records {
             let record = Arc::new(record);
-            interner
-                .by_key
-                .insert(TupleKey(record.clone()), interner.tuples.len() as u32);
+            let id = interner.tuples.len() as u32;
+            interner.by_key.insert(TupleKey(record.clone()), id);
+            interner.index_digest(&record, id);
             interner.tuples.push(record);
         }
         interner.persisted = interner.tuples.len();
@@ -135,9 +142,25 @@ impl Interner {
             return *id;
         }
         let id = self.tuples.len() as u32;
+        self.index_digest(&key.0, id);
         self.tuples.push(key.0.clone());
         self.by_key.insert(key, id);
         id
+    }
+
+    fn index_digest(&mut self, record: &Package, id: u32) {
+        self.by_digest
+            .entry(package_digest(&record.package_ref()))
+            .and_modify(|held| *held = AMBIGUOUS)
+            .or_insert(id);
+    }
+
+    /// The record named by `digest`, if exactly one record has it.
+    pub fn by_digest(&self, digest: &PackageDigest) -> Option<&Package> {
+        match self.by_digest.get(digest) {
+            Some(&AMBIGUOUS) | None => None,
+            Some(&id) => self.get(id),
+        }
     }
 
     pub fn get(&self, id: u32) -> Option<&Package> {
@@ -172,7 +195,13 @@ impl Interner {
 
     /// The batch holding the pending records failed: forget them so their ids are allocated again.
     pub fn rollback(&mut self) {
-        for record in self.tuples.drain(self.persisted..) {
+        for (at, record) in self.tuples.drain(self.persisted..).enumerate() {
+            let id = (self.persisted + at) as u32;
+            let digest = package_digest(&record.package_ref());
+            // An ambiguous digest stays so: conservative, the record is then asked for in full.
+            if self.by_digest.get(&digest) == Some(&id) {
+                self.by_digest.remove(&digest);
+            }
             self.by_key.remove(&TupleKey(record));
         }
     }
@@ -576,12 +605,18 @@ mod tests {
             version: "5".into(),
             ..Package::default()
         };
+        let digest = census_shared::package_digest::package_digest(&package.package_ref());
         assert_eq!(interner.intern(&package), 0);
+        assert_eq!(interner.by_digest(&digest), Some(&package));
         interner.rollback();
         assert!(interner.is_empty());
+        assert_eq!(interner.by_digest(&digest), None);
         assert_eq!(interner.intern(&package), 0);
         interner.confirm();
         assert_eq!(interner.pending().count(), 0);
+        // Loaded from the store, records answer to their digests as well.
+        let loaded = Interner::from_records(vec![package.clone()]);
+        assert_eq!(loaded.by_digest(&digest), Some(&package));
     }
 
     #[test]

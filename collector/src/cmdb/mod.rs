@@ -244,6 +244,32 @@ impl Cmdb {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The package records named by `digests` (a `known` report), in order; or every digest no single
+    /// record answers to, for the agent to send those packages in full.
+    pub fn resolve_packages(
+        &self,
+        digests: &[census_shared::package_digest::PackageDigest],
+    ) -> Result<
+        Vec<census_shared::inventory::Package>,
+        Vec<census_shared::package_digest::PackageDigest>,
+    > {
+        let interner = self.interner();
+        let mut records = Vec::with_capacity(digests.len());
+        let mut missing = Vec::new();
+        for digest in digests {
+            match interner.by_digest(digest) {
+                Some(record) if missing.is_empty() => records.push(record.clone()),
+                Some(_) => {}
+                None => missing.push(*digest),
+            }
+        }
+        if missing.is_empty() {
+            Ok(records)
+        } else {
+            Err(missing)
+        }
+    }
+
     pub(crate) fn interner_mut(&self) -> RwLockWriteGuard<'_, Interner> {
         self.interner
             .write()

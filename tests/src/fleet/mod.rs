@@ -26,6 +26,7 @@ use census_agent::transport::{
 use census_shared::delta;
 use census_shared::hash::content_hash;
 use census_shared::inventory::{Inventory, Package, SCHEMA_VERSION};
+use census_shared::package_digest::known_form;
 use census_shared::protocol::{
     CheckIn, CheckInResponse, EnrollRequest, PROTOCOL_VERSION, Report, ReportBody, ReportHeader,
     ReportResponse,
@@ -396,6 +397,15 @@ impl SimAgent {
         let full = encode(ReportBody::Full {
             inventory: Box::new(report.inventory.clone()),
         });
+        let known = {
+            let (inventory, known_packages) = known_form(&report.inventory, &[]);
+            let n_known = known_packages.len();
+            encode(ReportBody::Known {
+                inventory: Box::new(inventory),
+                known_packages,
+            })
+            .map(|encoded| (n_known, encoded))
+        };
         let delta = base.and_then(|base| {
             let body = ReportBody::Delta {
                 base_hash: base.hash.clone(),
@@ -406,6 +416,7 @@ impl SimAgent {
         Prepared {
             report,
             full,
+            known,
             delta,
         }
     }

@@ -8,6 +8,8 @@ use super::*;
 pub struct Prepared {
     pub(super) report: PendingReport,
     pub(super) full: Option<Vec<u8>>,
+    /// The `known` form (every shareable record by digest): how many digests, and the encoded body.
+    pub(super) known: Option<(usize, Vec<u8>)>,
     /// The base's hash and the encoded delta against it.
     pub(super) delta: Option<(String, Vec<u8>)>,
 }
@@ -32,6 +34,11 @@ impl Transport for PreparedTransport<'_> {
         } else {
             match &report.body {
                 ReportBody::Full { .. } => prepared.full.as_ref(),
+                ReportBody::Known { known_packages, .. } => prepared
+                    .known
+                    .as_ref()
+                    .filter(|(n_known, _)| *n_known == known_packages.len())
+                    .map(|(_, encoded)| encoded),
                 ReportBody::Delta { base_hash, .. } => prepared
                     .delta
                     .as_ref()

@@ -122,6 +122,61 @@ fn enroll_report_check_in_and_restart_lose_nothing() {
     assert_eq!(agents[0]["status"], "active");
 }
 
+/// The value of `census_reports_total{outcome="..."}` (0 when not yet counted).
+fn reports_counted(collector: &CollectorProcess, outcome: &str) -> u64 {
+    let metrics = collector.api_get_text("/metrics");
+    let series = format!("census_reports_total{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |value| value.trim().parse().expect("a count"))
+}
+
+#[test]
+fn a_second_agent_with_the_fleets_packages_sends_them_by_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    CollectorProcess::init(&data);
+    let collector = CollectorProcess::start(&data);
+    let token = enroll_token(&data, 2);
+
+    // The first machine: the collector holds no records yet, asks for all of them, the full form
+    // follows.
+    let first = dir.path().join("agent-1");
+    assert!(enroll(&collector, &first, &token).status.success());
+    once(&first, &machine_copy(dir.path(), "web-01"));
+    assert_eq!(reports_counted(&collector, "need_packages"), 1);
+    assert_eq!(reports_counted(&collector, "applied"), 1);
+    let packages_before = packages_of(&collector);
+    assert!(packages_before.len() > 10, "{packages_before:?}");
+
+    // A second agent with the same packages: one request, every package named by digest.
+    let second = dir.path().join("agent-2");
+    let root = machine_copy(dir.path(), "web-02");
+    set_hostname(&root, "web-02");
+    assert!(enroll(&collector, &second, &token).status.success());
+    once(&second, &root);
+    assert_eq!(status(&second)["last_report"]["outcome"], "delivered");
+    assert_eq!(reports_counted(&collector, "need_packages"), 1);
+    assert_eq!(reports_counted(&collector, "applied"), 2);
+
+    // The machine (the fixture's hardware identity, now under a second agent and a new name) holds
+    // the whole package list, rebuilt from the digests.
+    let packages_now = packages_of(&collector);
+    assert_eq!(packages_now, packages_before);
+    assert_eq!(hostnames(&collector), ["web-02"]);
+}
+
+/// The packages of the only CI, as the API shows them.
+fn packages_of(collector: &CollectorProcess) -> Vec<Value> {
+    let assets = collector.api_get("/api/v1/assets");
+    let id = assets["items"][0]["id"].as_str().expect("a CI").to_string();
+    collector.api_get(&format!("/api/v1/assets/{id}"))["inventory"]["software"]["packages"]
+        .as_array()
+        .expect("packages")
+        .clone()
+}
+
 #[test]
 fn reports_made_during_an_outage_are_spooled_then_delivered_in_order_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@
 
 mod feed;
 mod identity;
+mod known;
 mod timeline;
 
 use crate::cmdb::history::tests::dotted;

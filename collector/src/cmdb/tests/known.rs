@@ -1,0 +1,145 @@
+//! Full reports in the `known` form: package records named by digest, rebuilt from the records the
+//! CMDB holds, checked against the report's content hash.
+
+use super::*;
+use crate::ingest::IngestError;
+use census_shared::inventory::AsPackageRef;
+use census_shared::package_digest::{PackageDigests, known_form, package_digest};
+use census_shared::protocol::ReportOutcome;
+
+fn header(agent: &str, seq: u64, inventory: &Inventory) -> ReportHeader {
+    ReportHeader {
+        epoch: 1,
+        seq,
+        report_id: format!("{agent}-{seq}"),
+        hash: content_hash(inventory),
+        collected_at: t(1),
+    }
+}
+
+fn known(
+    inventory: &Inventory,
+    in_full: &[census_shared::package_digest::PackageDigest],
+) -> ReportBody {
+    let (shell, known_packages) = known_form(inventory, in_full);
+    ReportBody::Known {
+        inventory: Box::new(shell),
+        known_packages,
+    }
+}
+
+/// A CMDB holding one machine's report, and a second machine with the same packages.
+fn one_machine_reported() -> (tempfile::TempDir, Harness, Inventory) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = Harness::new(&dir);
+    harness.ci(
+        "agt-1",
+        &server("web-01", Some("SN1"), None, "m1", "aa:00:00:00:00:01"),
+        &t(0),
+    );
+    let mut second = server("web-02", Some("SN2"), None, "m2", "aa:00:00:00:00:02");
+    second.collected_at = t(1);
+    second.canonicalize();
+    (dir, harness, second)
+}
+
+#[test]
+fn a_machine_whose_records_the_fleet_shares_is_stored_from_digests() {
+    let (_dir, harness, second) = one_machine_reported();
+
+    let outcome = harness
+        .ingest
+        .report(
+            "agt-2",
+            &header("agt-2", 1, &second),
+            known(&second, &[]),
+            &t(1),
+        )
+        .unwrap();
+    assert_eq!(outcome.outcome, ReportOutcome::Applied);
+    assert_eq!(outcome.hash, content_hash(&second));
+    let ci = outcome
+        .ci
+        .as_ref()
+        .and_then(|ci| ci.ci())
+        .unwrap()
+        .to_string();
+    let stored = harness.cmdb.get_asset(&ci).unwrap().unwrap().inventory;
+    assert_eq!(stored.software.packages, second.software.packages);
+    assert_eq!(content_hash(&stored), content_hash(&second));
+}
+
+#[test]
+fn records_the_collector_lacks_are_asked_for_and_nothing_is_written_meanwhile() {
+    let (_dir, harness, mut second) = one_machine_reported();
+
+    second
+        .software
+        .packages
+        .extend(packages(&[("nginx", "1.22")]));
+    second.canonicalize();
+    let nginx = second
+        .software
+        .packages
+        .iter()
+        .find(|p| p.name == "nginx")
+        .unwrap();
+    let nginx_digest = package_digest(&nginx.package_ref());
+    let error = harness
+        .ingest
+        .report(
+            "agt-2",
+            &header("agt-2", 1, &second),
+            known(&second, &[]),
+            &t(1),
+        )
+        .unwrap_err();
+    match error {
+        IngestError::UnknownPackages { missing, held } => {
+            assert_eq!(missing, PackageDigests(vec![nginx_digest]));
+            assert_eq!(held, "");
+        }
+        other => panic!("expected unknown packages, got {other}"),
+    }
+    assert!(harness.ingest.state("agt-2").unwrap().is_none());
+    assert_eq!(harness.n_cis(), 1);
+
+    // Sent again with that record whole: applied, and the next machine may name it by digest.
+    let outcome = harness
+        .ingest
+        .report(
+            "agt-2",
+            &header("agt-2", 1, &second),
+            known(&second, &[nginx_digest]),
+            &t(1),
+        )
+        .unwrap();
+    assert_eq!(outcome.outcome, ReportOutcome::Applied);
+    assert_eq!(harness.n_cis(), 2);
+    assert!(harness.cmdb.resolve_packages(&[nginx_digest]).is_ok());
+}
+
+#[test]
+fn a_digest_that_names_another_record_cannot_store_a_wrong_inventory() {
+    let (_dir, harness, second) = one_machine_reported();
+
+    // As if the agent's vim 9.1 record had the digest of the collector's vim 9.0 (a collision).
+    let (mut shell, digests) = known_form(&second, &[]);
+    let mut upgraded = second.clone();
+    for package in &mut upgraded.software.packages {
+        if package.name == "vim" {
+            package.version = "9.1".into();
+        }
+    }
+    shell.software.packages.clear();
+    let body = ReportBody::Known {
+        inventory: Box::new(shell),
+        known_packages: digests,
+    };
+    let error = harness
+        .ingest
+        .report("agt-2", &header("agt-2", 1, &upgraded), body, &t(1))
+        .unwrap_err();
+    assert!(matches!(error, IngestError::HashMismatch { .. }), "{error}");
+    assert_eq!(harness.n_cis(), 1);
+}
