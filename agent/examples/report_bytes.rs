@@ -36,12 +36,12 @@ fn main() -> anyhow::Result<()> {
     let full = encoded(ReportBody::Full {
         inventory: Box::new(inventory.clone()),
     })?;
-    let (shell, known_packages) = known_form(&inventory, &[]);
-    let (whole, named) = (shell.software.packages.len(), known_packages.len());
-    let known = encoded(ReportBody::Known {
-        inventory: Box::new(shell),
-        known_packages,
-    })?;
+    let form = known_form(&inventory, &[]);
+    let (whole, named) = (
+        form.inventory.software.packages.len(),
+        form.known_packages.len(),
+    );
+    let known = encoded(form.into_body())?;
     println!(
         "{} packages: full form {} bytes gzip; known form {} bytes gzip ({named} by digest, {whole} whole), {:.2} of the full form",
         inventory.software.packages.len(),

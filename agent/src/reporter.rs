@@ -229,15 +229,11 @@ async fn send_whole<T: Transport>(transport: &T, report: &PendingReport) -> Deli
     // At most two `known` attempts: all by digest, then with the missing records whole. A collector
     // that still lacks some (records it lost meanwhile) gets the full form.
     for _ in 0..2 {
-        let (inventory, known_packages) = known_form(&report.inventory, &in_full);
-        if known_packages.is_empty() {
+        let form = known_form(&report.inventory, &in_full);
+        if form.known_packages.is_empty() {
             break;
         }
-        let body = ReportBody::Known {
-            inventory: Box::new(inventory),
-            known_packages,
-        };
-        match send(transport, report, body).await {
+        match send(transport, report, form.into_body()).await {
             Ok(Answer::Delivered(delivery)) => return delivery,
             Ok(Answer::NeedPackages(missing)) => in_full.extend(missing.0),
             Err(error) => match classify(&error, Form::Known) {

@@ -122,41 +122,51 @@ impl Transport for FakeCollector {
                 missing_packages: None,
             });
         }
-        let inventory = match &report.body {
-            ReportBody::Full { inventory } => (**inventory).clone(),
-            ReportBody::Delta { base_hash, delta } => match &state.held {
-                Some((hash, base)) if hash == base_hash => delta::apply(base, delta).unwrap(),
-                _ => return Err(api(409, error_code::BASE_MISMATCH, None)),
-            },
-            ReportBody::Known {
-                inventory,
-                known_packages,
-            } => {
-                let missing: Vec<PackageDigest> = known_packages
-                    .0
-                    .iter()
-                    .filter(|digest| !state.records.contains_key(digest))
-                    .copied()
-                    .collect();
-                if !missing.is_empty() {
-                    return Ok(ReportResponse {
-                        outcome: ReportOutcome::NeedPackages,
-                        hash: String::new(),
-                        missing_packages: Some(PackageDigests(missing)),
-                    });
-                }
-                state.last_known = Some((inventory.software.packages.len(), known_packages.len()));
-                let mut whole = (**inventory).clone();
-                whole.software.packages.extend(
-                    known_packages
+        let inventory =
+            match &report.body {
+                ReportBody::Full { inventory } => (**inventory).clone(),
+                ReportBody::Delta { base_hash, delta } => match &state.held {
+                    Some((hash, base)) if hash == base_hash => delta::apply(base, delta).unwrap(),
+                    _ => return Err(api(409, error_code::BASE_MISMATCH, None)),
+                },
+                ReportBody::Known {
+                    inventory,
+                    known_packages,
+                    known_installed_at,
+                } => {
+                    let missing: Vec<PackageDigest> = known_packages
                         .0
                         .iter()
-                        .map(|digest| state.records[digest].clone()),
-                );
-                whole.canonicalize();
-                whole
-            }
-        };
+                        .filter(|digest| !state.records.contains_key(digest))
+                        .copied()
+                        .collect();
+                    if !missing.is_empty() {
+                        return Ok(ReportResponse {
+                            outcome: ReportOutcome::NeedPackages,
+                            hash: String::new(),
+                            missing_packages: Some(PackageDigests(missing)),
+                        });
+                    }
+                    state.last_known =
+                        Some((inventory.software.packages.len(), known_packages.len()));
+                    let mut whole = (**inventory).clone();
+                    let times = known_installed_at
+                        .iter()
+                        .cloned()
+                        .chain(std::iter::repeat(None));
+                    whole
+                        .software
+                        .packages
+                        .extend(known_packages.0.iter().zip(times).map(
+                            |(digest, installed_at)| Package {
+                                installed_at,
+                                ..state.records[digest].clone()
+                            },
+                        ));
+                    whole.canonicalize();
+                    whole
+                }
+            };
         let hash = content_hash(&inventory);
         if hash != header.hash {
             return Err(api(409, error_code::HASH_MISMATCH, None));
@@ -506,6 +516,41 @@ fn a_whole_report_names_the_records_the_collector_holds_by_digest() {
     });
     // No package went whole; six went as 6-byte digests.
     assert_eq!(fx.collector.state().last_known, Some((0, 6)));
+}
+
+#[test]
+fn install_times_go_beside_the_digests() {
+    let fx = Fixture::new();
+    let installed_on = |at: &str| {
+        let mut inventory = machine(4);
+        for package in &mut inventory.software.packages {
+            package.installed_at = Some(at.to_string());
+        }
+        inventory
+    };
+    block_on(async {
+        fx.reporter()
+            .report(installed_on("2026-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+        fx.state.clear_acked().unwrap();
+        fx.collector.state().held = None;
+        fx.collector.log();
+        // The same records installed at another time (another machine of the fleet, or a reinstall).
+        let result = fx
+            .reporter()
+            .report(installed_on("2026-06-30T12:00:00Z"))
+            .await
+            .unwrap();
+        assert!(result.delivered(), "{result:?}");
+        assert_eq!(fx.collector.log(), vec!["checkin 2", "known 2"]);
+    });
+    assert_eq!(fx.collector.state().last_known, Some((0, 4)));
+    // The collector rebuilt the document with this machine's times: it hashed as the header said.
+    assert_eq!(
+        fx.collector.state().held.as_ref().unwrap().1,
+        installed_on("2026-06-30T12:00:00Z")
+    );
 }
 
 #[test]

@@ -218,7 +218,17 @@ impl Ingest {
             ReportBody::Known {
                 mut inventory,
                 known_packages,
+                known_installed_at,
             } => {
+                if !known_installed_at.is_empty()
+                    && known_installed_at.len() != known_packages.len()
+                {
+                    return Err(IngestError::Invalid(format!(
+                        "known_installed_at has {} entries for {} package digests; send one per digest, or none",
+                        known_installed_at.len(),
+                        known_packages.len()
+                    )));
+                }
                 let resolved = match &self.cmdb {
                     Some(cmdb) => cmdb.resolve_packages(&known_packages.0),
                     // Without a CMDB no records are kept: every package must come whole.
@@ -227,7 +237,12 @@ impl Ingest {
                 };
                 match resolved {
                     // The rebuilt document is checked against the header's hash below, like any.
-                    Ok(records) => inventory.software.packages.extend(records),
+                    Ok(mut records) => {
+                        for (record, installed_at) in records.iter_mut().zip(known_installed_at) {
+                            record.installed_at = installed_at;
+                        }
+                        inventory.software.packages.extend(records);
+                    }
                     Err(missing) => {
                         return Err(IngestError::UnknownPackages {
                             missing: PackageDigests(missing),

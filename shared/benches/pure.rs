@@ -53,6 +53,11 @@ fn parse_and_hash(c: &mut Criterion) {
     c.bench_function("inventory_1000_packages/content_hash", |b| {
         b.iter(|| content_hash(black_box(&parsed)))
     });
+    // What an agent computes for a whole report in the `known` form, and the collector for each
+    // record it loads at start.
+    c.bench_function("inventory_1000_packages/known_form", |b| {
+        b.iter(|| census_shared::package_digest::known_form(black_box(&parsed), &[]))
+    });
 }
 
 fn delta(c: &mut Criterion) {

@@ -11,6 +11,7 @@
 
 use crate::inventory::{AsPackageRef, Inventory, PackageRef};
 use crate::package_json;
+use crate::protocol::ReportBody;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -111,22 +112,53 @@ impl<'de> Deserialize<'de> for PackageDigests {
     }
 }
 
-/// `inventory` in the `known` form: the packages to send whole (those with an install time, which
-/// is per machine and not part of a shared record, and those whose digest is in `in_full`) stay in
-/// the returned inventory; every other package is named by its digest.
-pub fn known_form(inventory: &Inventory, in_full: &[PackageDigest]) -> (Inventory, PackageDigests) {
+/// A document in the `known` form, the parts of [`ReportBody::Known`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownForm {
+    /// The document with only the packages sent whole.
+    pub inventory: Inventory,
+    /// The other packages, by record digest.
+    pub known_packages: PackageDigests,
+    /// Each named package's install time (per machine, not part of the shared record), in the
+    /// order of `known_packages`; empty when none has one (dpkg and apk record none).
+    pub known_installed_at: Vec<Option<String>>,
+}
+
+impl KnownForm {
+    pub fn into_body(self) -> ReportBody {
+        ReportBody::Known {
+            inventory: Box::new(self.inventory),
+            known_packages: self.known_packages,
+            known_installed_at: self.known_installed_at,
+        }
+    }
+}
+
+/// `inventory` in the `known` form: packages whose digest is in `in_full` stay whole in the
+/// returned inventory; every other package is named by its digest, its install time beside it.
+pub fn known_form(inventory: &Inventory, in_full: &[PackageDigest]) -> KnownForm {
     let mut shell = inventory.clone();
     shell.software.packages.clear();
-    let mut known = Vec::with_capacity(inventory.software.packages.len());
+    let n_packages = inventory.software.packages.len();
+    let mut known = Vec::with_capacity(n_packages);
+    let mut installed_at = Vec::with_capacity(n_packages);
     for package in &inventory.software.packages {
         let digest = package_digest(&package.package_ref());
-        if package.installed_at.is_some() || in_full.contains(&digest) {
+        if in_full.contains(&digest) {
             shell.software.packages.push(package.clone());
         } else {
             known.push(digest);
+            installed_at.push(package.installed_at.clone());
         }
     }
-    (shell, PackageDigests(known))
+    if installed_at.iter().all(Option::is_none) {
+        installed_at.clear();
+    }
+    KnownForm {
+        inventory: shell,
+        known_packages: PackageDigests(known),
+        known_installed_at: installed_at,
+    }
 }
 
 #[cfg(test)]
@@ -186,20 +218,28 @@ mod tests {
         installed.installed_at = Some("2026-11-01T10:00:00Z".into());
         inventory.software.packages = vec![openssl(), curl.clone(), installed.clone()];
 
-        let (shell, known) = known_form(&inventory, &[]);
-        assert_eq!(shell.host.hostname.as_deref(), Some("web-01"));
-        assert_eq!(shell.software.packages, vec![installed.clone()]);
+        // Every package by digest; the install time of the one that has one travels beside it.
+        let form = known_form(&inventory, &[]);
+        assert_eq!(form.inventory.host.hostname.as_deref(), Some("web-01"));
+        assert!(form.inventory.software.packages.is_empty());
         assert_eq!(
-            known.0,
+            form.known_packages.0,
             vec![
                 package_digest(&openssl().package_ref()),
-                package_digest(&curl.package_ref())
+                package_digest(&curl.package_ref()),
+                package_digest(&installed.package_ref()),
             ]
         );
+        assert_eq!(
+            form.known_installed_at,
+            vec![None, None, Some("2026-11-01T10:00:00Z".to_string())]
+        );
 
-        let (shell, known) = known_form(&inventory, &[package_digest(&curl.package_ref())]);
-        assert_eq!(shell.software.packages, vec![curl, installed]);
-        assert_eq!(known.0, vec![package_digest(&openssl().package_ref())]);
+        // Those the collector asked for go whole; without install times the list is left out.
+        let form = known_form(&inventory, &[package_digest(&installed.package_ref())]);
+        assert_eq!(form.inventory.software.packages, vec![installed]);
+        assert_eq!(form.known_packages.len(), 2);
+        assert!(form.known_installed_at.is_empty());
     }
 
     #[test]

@@ -131,6 +131,10 @@ pub enum ReportBody {
     Known {
         inventory: Box<Inventory>,
         known_packages: PackageDigests,
+        /// The named packages' install times, in the order of `known_packages`; left out (empty)
+        /// when none has one.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        known_installed_at: Vec<Option<String>>,
     },
 }
 
@@ -193,6 +197,7 @@ struct BodyFields {
     base_hash: Option<String>,
     delta: Option<Delta>,
     known_packages: Option<PackageDigests>,
+    known_installed_at: Option<Vec<Option<String>>>,
 }
 
 impl<'de> Deserialize<'de> for ReportBody {
@@ -212,6 +217,7 @@ impl<'de> Deserialize<'de> for ReportBody {
                 known_packages: fields
                     .known_packages
                     .ok_or_else(|| missing("known_packages"))?,
+                known_installed_at: fields.known_installed_at.unwrap_or_default(),
             },
         })
     }
@@ -320,8 +326,14 @@ mod tests {
         let known = report(ReportBody::Known {
             inventory: Box::new(Inventory::default()),
             known_packages: PackageDigests(vec![crate::package_digest::PackageDigest([7; 6])]),
+            known_installed_at: Vec::new(),
         });
-        for sent in [full, delta, known] {
+        let known_with_times = report(ReportBody::Known {
+            inventory: Box::new(Inventory::default()),
+            known_packages: PackageDigests(vec![crate::package_digest::PackageDigest([7; 6])]),
+            known_installed_at: vec![Some("2026-11-01T10:00:00Z".into())],
+        });
+        for sent in [full, delta, known, known_with_times] {
             let bytes = serde_json::to_vec(&sent).unwrap();
             assert_eq!(serde_json::from_slice::<Report>(&bytes).unwrap(), sent);
             // Another client may write `kind` last and the header first: the same report.

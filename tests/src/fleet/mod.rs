@@ -398,13 +398,9 @@ impl SimAgent {
             inventory: Box::new(report.inventory.clone()),
         });
         let known = {
-            let (inventory, known_packages) = known_form(&report.inventory, &[]);
-            let n_known = known_packages.len();
-            encode(ReportBody::Known {
-                inventory: Box::new(inventory),
-                known_packages,
-            })
-            .map(|encoded| (n_known, encoded))
+            let form = known_form(&report.inventory, &[]);
+            let n_known = form.known_packages.len();
+            encode(form.into_body()).map(|encoded| (n_known, encoded))
         };
         let delta = base.and_then(|base| {
             let body = ReportBody::Delta {

@@ -21,11 +21,7 @@ fn known(
     inventory: &Inventory,
     in_full: &[census_shared::package_digest::PackageDigest],
 ) -> ReportBody {
-    let (shell, known_packages) = known_form(inventory, in_full);
-    ReportBody::Known {
-        inventory: Box::new(shell),
-        known_packages,
-    }
+    known_form(inventory, in_full).into_body()
 }
 
 /// A CMDB holding one machine's report, and a second machine with the same packages.
@@ -124,22 +120,103 @@ fn a_digest_that_names_another_record_cannot_store_a_wrong_inventory() {
     let (_dir, harness, second) = one_machine_reported();
 
     // As if the agent's vim 9.1 record had the digest of the collector's vim 9.0 (a collision).
-    let (mut shell, digests) = known_form(&second, &[]);
+    let body = known(&second, &[]);
     let mut upgraded = second.clone();
     for package in &mut upgraded.software.packages {
         if package.name == "vim" {
             package.version = "9.1".into();
         }
     }
-    shell.software.packages.clear();
-    let body = ReportBody::Known {
-        inventory: Box::new(shell),
-        known_packages: digests,
-    };
     let error = harness
         .ingest
         .report("agt-2", &header("agt-2", 1, &upgraded), body, &t(1))
         .unwrap_err();
     assert!(matches!(error, IngestError::HashMismatch { .. }), "{error}");
     assert_eq!(harness.n_cis(), 1);
+}
+
+#[test]
+fn install_times_travel_beside_the_digests_and_land_on_this_machine_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = Harness::new(&dir);
+    // rpm records when each package was installed: a per-machine value, not part of the record.
+    let installed = |inventory: &mut Inventory, at: &str| {
+        for package in &mut inventory.software.packages {
+            package.installed_at = Some(at.to_string());
+        }
+    };
+    let mut first = server("web-01", Some("SN1"), None, "m1", "aa:00:00:00:00:01");
+    installed(&mut first, "2026-01-01T00:00:00Z");
+    let first_ci = harness.ci("agt-1", &first, &t(0));
+
+    let mut second = server("web-02", Some("SN2"), None, "m2", "aa:00:00:00:00:02");
+    installed(&mut second, "2026-06-30T12:00:00Z");
+    second.collected_at = t(1);
+    second.canonicalize();
+    let body = known(&second, &[]);
+    let ReportBody::Known {
+        inventory,
+        known_packages,
+        known_installed_at,
+    } = &body
+    else {
+        unreachable!()
+    };
+    assert!(inventory.software.packages.is_empty());
+    assert_eq!(known_installed_at.len(), known_packages.len());
+
+    let outcome = harness
+        .ingest
+        .report("agt-2", &header("agt-2", 1, &second), body.clone(), &t(1))
+        .unwrap();
+    assert_eq!(outcome.hash, content_hash(&second));
+    let ci = outcome
+        .ci
+        .as_ref()
+        .and_then(|ci| ci.ci())
+        .unwrap()
+        .to_string();
+    let stored = harness.cmdb.get_asset(&ci).unwrap().unwrap().inventory;
+    assert!(
+        stored
+            .software
+            .packages
+            .iter()
+            .all(|p| p.installed_at.as_deref() == Some("2026-06-30T12:00:00Z"))
+    );
+    let untouched = harness
+        .cmdb
+        .get_asset(&first_ci)
+        .unwrap()
+        .unwrap()
+        .inventory;
+    assert!(
+        untouched
+            .software
+            .packages
+            .iter()
+            .all(|p| p.installed_at.as_deref() == Some("2026-01-01T00:00:00Z"))
+    );
+
+    // One time too few: refused by name, nothing written.
+    let ReportBody::Known {
+        inventory,
+        known_packages,
+        mut known_installed_at,
+    } = body
+    else {
+        unreachable!()
+    };
+    known_installed_at.pop();
+    let short = ReportBody::Known {
+        inventory,
+        known_packages,
+        known_installed_at,
+    };
+    let error = harness
+        .ingest
+        .report("agt-3", &header("agt-3", 1, &second), short, &t(1))
+        .unwrap_err();
+    assert!(error.to_string().contains("known_installed_at"), "{error}");
+    assert!(harness.ingest.state("agt-3").unwrap().is_none());
 }
