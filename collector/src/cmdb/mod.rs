@@ -30,6 +30,7 @@ pub mod events;
 pub mod history;
 pub mod index;
 pub mod journal;
+mod lifecycle;
 pub mod model;
 pub mod patched;
 pub mod reconcile;
