@@ -18,7 +18,7 @@ use crate::transport::{Transport, TransportError};
 use census_shared::delta;
 use census_shared::hash::content_hash;
 use census_shared::inventory::Inventory;
-use census_shared::package_digest::{PackageDigests, known_form};
+use census_shared::package_digest::{KnownForm, PackageDigests, known_form};
 use census_shared::protocol::{
     CheckIn, CheckInResponse, PROTOCOL_VERSION, Report, ReportBody, ReportHeader, ReportOutcome,
     error_code,
@@ -176,12 +176,33 @@ impl Delivery {
     }
 }
 
+/// Report bodies computed before delivery: the fleet simulator prepares them before its clock
+/// starts, as each real agent computes them on its own machine. [`deliver_precomputed`] uses what
+/// matches and computes the rest.
+#[derive(Debug, Clone, Default)]
+pub struct Precomputed {
+    /// A delta, with the hash of the base it applies to.
+    pub delta: Option<(String, delta::Delta)>,
+    /// The `known` form with every package by digest.
+    pub known: Option<KnownForm>,
+}
+
 /// Delivers one report: a delta against `acked` when the inventory changed since, otherwise a
 /// check-in, then (if asked) a delta or the whole inventory.
 pub async fn deliver<T: Transport>(
     transport: &T,
     report: &PendingReport,
     acked: Option<&Acked>,
+) -> Delivery {
+    deliver_precomputed(transport, report, acked, &Precomputed::default()).await
+}
+
+/// [`deliver`], with bodies computed beforehand.
+pub async fn deliver_precomputed<T: Transport>(
+    transport: &T,
+    report: &PendingReport,
+    acked: Option<&Acked>,
+    precomputed: &Precomputed,
 ) -> Delivery {
     let plan = match plan_before_check_in(&report.header.hash, acked) {
         Some(plan) => plan,
@@ -204,9 +225,12 @@ pub async fn deliver<T: Transport>(
         (Plan::Done(done), _) => return Delivery::Done(*done),
         (Plan::SendDelta { base_hash }, Some(acked)) => ReportBody::Delta {
             base_hash: base_hash.clone(),
-            delta: delta::diff(&acked.inventory, &report.inventory),
+            delta: match &precomputed.delta {
+                Some((base, delta)) if base == base_hash => delta.clone(),
+                _ => delta::diff(&acked.inventory, &report.inventory),
+            },
         },
-        _ => return send_whole(transport, report).await,
+        _ => return send_whole(transport, report, precomputed.known.as_ref()).await,
     };
     match send(transport, report, delta).await {
         Ok(Answer::Delivered(delivery)) => delivery,
@@ -214,7 +238,7 @@ pub async fn deliver<T: Transport>(
         Err(error) => match classify(&error, Form::Delta) {
             Failure::ResendFull => {
                 tracing::info!(%error, "the collector holds another base; sending the whole inventory");
-                send_whole(transport, report).await
+                send_whole(transport, report, precomputed.known.as_ref()).await
             }
             failure => Delivery::failed(error, failure),
         },
@@ -224,12 +248,19 @@ pub async fn deliver<T: Transport>(
 /// Sends the whole inventory: first in the `known` form (packages whose records the collector may
 /// hold named by digest, then whole those it says it lacks), and in the `full` form when the
 /// collector cannot take that (an older collector, or a digest that named another record).
-async fn send_whole<T: Transport>(transport: &T, report: &PendingReport) -> Delivery {
+async fn send_whole<T: Transport>(
+    transport: &T,
+    report: &PendingReport,
+    precomputed: Option<&KnownForm>,
+) -> Delivery {
     let mut in_full = Vec::new();
     // At most two `known` attempts: all by digest, then with the missing records whole. A collector
     // that still lacks some (records it lost meanwhile) gets the full form.
     for _ in 0..2 {
-        let form = known_form(&report.inventory, &in_full);
+        let form = match precomputed {
+            Some(form) if in_full.is_empty() => form.clone(),
+            _ => known_form(&report.inventory, &in_full),
+        };
         if form.known_packages.is_empty() {
             break;
         }

@@ -33,6 +33,8 @@ struct FakeState {
     refuse_known: bool,
     /// The last `known` body applied: (packages sent whole, packages named by digest).
     last_known: Option<(usize, usize)>,
+    /// The last delta received.
+    last_delta: Option<delta::Delta>,
     check_in_bytes: Vec<usize>,
 }
 
@@ -125,8 +127,11 @@ impl Transport for FakeCollector {
         let inventory =
             match &report.body {
                 ReportBody::Full { inventory } => (**inventory).clone(),
-                ReportBody::Delta { base_hash, delta } => match &state.held {
-                    Some((hash, base)) if hash == base_hash => delta::apply(base, delta).unwrap(),
+                ReportBody::Delta { base_hash, delta } => match &state.held.clone() {
+                    Some((hash, base)) if hash == base_hash => {
+                        state.last_delta = Some(delta.clone());
+                        delta::apply(base, delta).unwrap()
+                    }
                     _ => return Err(api(409, error_code::BASE_MISMATCH, None)),
                 },
                 ReportBody::Known {
@@ -516,6 +521,66 @@ fn a_whole_report_names_the_records_the_collector_holds_by_digest() {
     });
     // No package went whole; six went as 6-byte digests.
     assert_eq!(fx.collector.state().last_known, Some((0, 6)));
+}
+
+#[test]
+fn precomputed_bodies_are_sent_when_they_match_and_computed_when_not() {
+    let fx = Fixture::new();
+    block_on(async {
+        fx.reporter().report(machine(5)).await.unwrap();
+    });
+    let acked = fx.state.acked().unwrap();
+    let epoch = fx.state.sequence().unwrap().unwrap().epoch;
+    let report = |seq: u64, inventory: Inventory| PendingReport {
+        header: ReportHeader {
+            epoch,
+            seq,
+            report_id: format!("r-{seq}"),
+            hash: content_hash(&inventory),
+            collected_at: inventory.collected_at.clone(),
+        },
+        inventory,
+    };
+    // A delta prepared for the acknowledged base goes out as it is (the upserts diff would give,
+    // listed in another order, so the collector's copy shows which one was sent).
+    let mut value = serde_json::to_value(delta::diff(&acked.inventory, &machine(7))).unwrap();
+    let upserts = value["ops"][0]["upsert"].as_array_mut().unwrap();
+    assert_eq!(upserts.len(), 2);
+    upserts.reverse();
+    let prepared: delta::Delta = serde_json::from_value(value).unwrap();
+    let bodies = Precomputed {
+        delta: Some((acked.hash.clone(), prepared.clone())),
+        known: None,
+    };
+    let delivery = block_on(deliver_precomputed(
+        &fx.collector,
+        &report(2, machine(7)),
+        Some(&acked),
+        &bodies,
+    ));
+    assert!(delivery.is_delivered(), "{delivery:?}");
+    assert_eq!(fx.collector.state().last_delta, Some(prepared));
+
+    // Prepared for another base: ignored, the delta is computed from the acknowledged inventory.
+    let acked = Acked {
+        hash: content_hash(&machine(7)),
+        inventory: machine(7),
+    };
+    let stale = Precomputed {
+        delta: Some(("f".repeat(64), delta::Delta { ops: Vec::new() })),
+        known: None,
+    };
+    let delivery = block_on(deliver_precomputed(
+        &fx.collector,
+        &report(3, machine(8)),
+        Some(&acked),
+        &stale,
+    ));
+    assert!(delivery.is_delivered(), "{delivery:?}");
+    assert_eq!(
+        fx.collector.state().last_delta,
+        Some(delta::diff(&machine(7), &machine(8)))
+    );
 }
 
 #[test]

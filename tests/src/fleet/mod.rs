@@ -17,7 +17,7 @@
 //! outcome, and [`SimAgent::bump`] makes a change whose version string identifies the report.
 
 use census_agent::enroll::new_key_and_csr;
-use census_agent::reporter::{Delivery, deliver};
+use census_agent::reporter::{Delivery, Precomputed, deliver_precomputed};
 use census_agent::spool::PendingReport;
 use census_agent::state::Acked;
 use census_agent::transport::{
@@ -397,20 +397,25 @@ impl SimAgent {
         let full = encode(ReportBody::Full {
             inventory: Box::new(report.inventory.clone()),
         });
+        let mut bodies = Precomputed::default();
         let known = {
             let form = known_form(&report.inventory, &[]);
             let n_known = form.known_packages.len();
+            bodies.known = Some(form.clone());
             encode(form.into_body()).map(|encoded| (n_known, encoded))
         };
         let delta = base.and_then(|base| {
+            let delta = delta::diff(&base.inventory, &report.inventory);
+            bodies.delta = Some((base.hash.clone(), delta.clone()));
             let body = ReportBody::Delta {
                 base_hash: base.hash.clone(),
-                delta: delta::diff(&base.inventory, &report.inventory),
+                delta,
             };
             Some((base.hash.clone(), encode(body)?))
         });
         Prepared {
             report,
+            bodies,
             full,
             known,
             delta,
@@ -424,7 +429,9 @@ impl SimAgent {
             prepared,
         };
         Ok(
-            match deliver(&transport, report, self.acked.as_ref()).await {
+            match deliver_precomputed(&transport, report, self.acked.as_ref(), &prepared.bodies)
+                .await
+            {
                 Delivery::Applied { hash, delta } => {
                     self.acked = Some(Acked {
                         hash,

@@ -2,11 +2,14 @@
 
 use super::*;
 
-/// A report made ready before its phase's clock starts: its coordinates and content hash, and its body
-/// encoded as the agent encodes it, in full and (when the collector is expected to hold a base) as a
-/// delta. The agent's own `deliver` still decides which to send; the encoding is only looked up.
+/// A report made ready before its phase's clock starts: its coordinates and content hash, its bodies
+/// (the `known` form and, when the collector is expected to hold a base, the delta) and their
+/// encodings as the agent encodes them, and the full form's. The agent's own `deliver` still decides
+/// which to send; bodies and encodings are only looked up.
 pub struct Prepared {
     pub(super) report: PendingReport,
+    /// The bodies `deliver_precomputed` would otherwise compute inside the clock.
+    pub(super) bodies: Precomputed,
     pub(super) full: Option<Vec<u8>>,
     /// The `known` form (every shareable record by digest): how many digests, and the encoded body.
     pub(super) known: Option<(usize, Vec<u8>)>,
