@@ -144,10 +144,10 @@ pub fn classify(error: &TransportError, form: Form) -> Failure {
 #[derive(Debug)]
 pub enum Delivery {
     Done(Done),
-    /// The collector stored it and now holds `hash`; `delta` tells how it was sent.
+    /// The collector stored it and now holds `hash`; `form` tells how it was sent.
     Applied {
         hash: String,
-        delta: bool,
+        form: Form,
     },
     Retry {
         after: Option<Duration>,
@@ -312,7 +312,11 @@ async fn send<T: Transport>(
     report: &PendingReport,
     body: ReportBody,
 ) -> Result<Answer, TransportError> {
-    let delta = matches!(body, ReportBody::Delta { .. });
+    let form = match body {
+        ReportBody::Full { .. } => Form::Full,
+        ReportBody::Delta { .. } => Form::Delta,
+        ReportBody::Known { .. } => Form::Known,
+    };
     let request = Report {
         protocol: PROTOCOL_VERSION,
         header: report.header.clone(),
@@ -322,7 +326,7 @@ async fn send<T: Transport>(
     Ok(match response.outcome {
         ReportOutcome::Applied => Answer::Delivered(Delivery::Applied {
             hash: response.hash,
-            delta,
+            form,
         }),
         ReportOutcome::Duplicate => Answer::Delivered(Delivery::Done(Done::Duplicate)),
         ReportOutcome::NeedPackages => {
@@ -521,9 +525,16 @@ impl<T: Transport> Reporter<'_, T> {
         let (outcome, detail) = match (&result.delivery, &result.stopped) {
             (Some(Delivery::Done(Done::Unchanged)), _) => ("unchanged", None),
             (Some(Delivery::Done(Done::Duplicate)), _) => ("delivered", Some("duplicate".into())),
-            (Some(Delivery::Applied { delta, .. }), _) => (
+            (Some(Delivery::Applied { form, .. }), _) => (
                 "delivered",
-                Some(if *delta { "delta" } else { "full" }.to_string()),
+                Some(
+                    match form {
+                        Form::Delta => "delta",
+                        Form::Known => "full, known packages by digest",
+                        Form::Full => "full",
+                    }
+                    .to_string(),
+                ),
             ),
             (Some(Delivery::Rejected { error }), _) => ("rejected", Some(error.to_string())),
             (_, Some(Delivery::Retry { error, .. } | Delivery::Blocked { error })) => {

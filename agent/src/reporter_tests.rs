@@ -262,7 +262,10 @@ fn the_first_report_is_full_then_unchanged_is_a_small_check_in_only() {
         let first = fx.reporter().report(machine(50)).await.unwrap();
         assert!(matches!(
             first.delivery,
-            Some(Delivery::Applied { delta: false, .. })
+            Some(Delivery::Applied {
+                form: Form::Full,
+                ..
+            })
         ));
         // Nothing is known to this collector yet: it asks for every record, so the full form follows.
         assert_eq!(fx.collector.log(), vec!["checkin 1", "known 1", "full 1"]);
@@ -296,7 +299,10 @@ fn a_change_is_sent_as_a_delta_against_the_acknowledged_inventory() {
         let changed = fx.reporter().report(machine(51)).await.unwrap();
         assert!(matches!(
             changed.delivery,
-            Some(Delivery::Applied { delta: true, .. })
+            Some(Delivery::Applied {
+                form: Form::Delta,
+                ..
+            })
         ));
         // The inventory changed since the acknowledged one: no check-in, the delta names its base.
         assert_eq!(fx.collector.log(), vec!["delta 2"]);
@@ -316,7 +322,10 @@ fn a_collector_that_lost_the_base_gets_the_full_inventory_after_the_delta() {
         let result = fx.reporter().report(machine(6)).await.unwrap();
         assert!(matches!(
             result.delivery,
-            Some(Delivery::Applied { delta: false, .. })
+            Some(Delivery::Applied {
+                form: Form::Known,
+                ..
+            })
         ));
         // The whole inventory follows in the `known` form: the one new record is asked for, then sent.
         assert_eq!(fx.collector.log(), vec!["delta 2", "known 2", "known 2"]);
@@ -338,7 +347,10 @@ fn a_base_mismatch_is_answered_with_the_full_inventory() {
         let result = fx.reporter().report(machine(6)).await.unwrap();
         assert!(matches!(
             result.delivery,
-            Some(Delivery::Applied { delta: false, .. })
+            Some(Delivery::Applied {
+                form: Form::Known,
+                ..
+            })
         ));
         assert_eq!(fx.collector.log(), vec!["delta 2", "known 2", "known 2"]);
 
@@ -350,7 +362,10 @@ fn a_base_mismatch_is_answered_with_the_full_inventory() {
         let result = fx.reporter().report(machine(7)).await.unwrap();
         assert!(matches!(
             result.delivery,
-            Some(Delivery::Applied { delta: false, .. })
+            Some(Delivery::Applied {
+                form: Form::Known,
+                ..
+            })
         ));
         assert_eq!(fx.collector.log(), vec!["delta 3", "known 3", "known 3"]);
     });
@@ -629,7 +644,10 @@ fn a_collector_that_predates_the_known_form_gets_the_full_form() {
         let result = fx.reporter().report(machine(4)).await.unwrap();
         assert!(matches!(
             result.delivery,
-            Some(Delivery::Applied { delta: false, .. })
+            Some(Delivery::Applied {
+                form: Form::Full,
+                ..
+            })
         ));
         assert_eq!(fx.collector.log(), vec!["checkin 2", "known 2", "full 2"]);
     });

@@ -17,7 +17,7 @@
 //! outcome, and [`SimAgent::bump`] makes a change whose version string identifies the report.
 
 use census_agent::enroll::new_key_and_csr;
-use census_agent::reporter::{Delivery, Precomputed, deliver_precomputed};
+use census_agent::reporter::{Delivery, Form, Precomputed, deliver_precomputed};
 use census_agent::spool::PendingReport;
 use census_agent::state::Acked;
 use census_agent::transport::{
@@ -432,12 +432,14 @@ impl SimAgent {
             match deliver_precomputed(&transport, report, self.acked.as_ref(), &prepared.bodies)
                 .await
             {
-                Delivery::Applied { hash, delta } => {
+                Delivery::Applied { hash, form } => {
                     self.acked = Some(Acked {
                         hash,
                         inventory: report.inventory.clone(),
                     });
-                    Outcome::Applied { delta }
+                    Outcome::Applied {
+                        delta: form == Form::Delta,
+                    }
                 }
                 // The collector holds this inventory: unchanged, or this very report applied before
                 // (its answer lost): the next delta starts from it either way.

@@ -145,6 +145,7 @@ fn a_second_agent_with_the_fleets_packages_sends_them_by_digest() {
     let first = dir.path().join("agent-1");
     assert!(enroll(&collector, &first, &token).status.success());
     once(&first, &machine_copy(dir.path(), "web-01"));
+    assert_eq!(status(&first)["last_report"]["detail"], "full");
     assert_eq!(reports_counted(&collector, "need_packages"), 1);
     assert_eq!(reports_counted(&collector, "applied"), 1);
     let packages_before = packages_of(&collector);
@@ -157,6 +158,10 @@ fn a_second_agent_with_the_fleets_packages_sends_them_by_digest() {
     assert!(enroll(&collector, &second, &token).status.success());
     once(&second, &root);
     assert_eq!(status(&second)["last_report"]["outcome"], "delivered");
+    assert_eq!(
+        status(&second)["last_report"]["detail"],
+        "full, known packages by digest"
+    );
     assert_eq!(reports_counted(&collector, "need_packages"), 1);
     assert_eq!(reports_counted(&collector, "applied"), 2);
 
