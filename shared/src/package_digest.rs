@@ -16,6 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 
 /// Bytes of a digest: collisions are settled by the content hash, so it only has to make them rare
 /// (about one pair among 24 million records), while every byte costs ~1 KB per 1,000 packages.
@@ -137,6 +138,8 @@ impl KnownForm {
 /// `inventory` in the `known` form: packages whose digest is in `in_full` stay whole in the
 /// returned inventory; every other package is named by its digest, its install time beside it.
 pub fn known_form(inventory: &Inventory, in_full: &[PackageDigest]) -> KnownForm {
+    // A set: a collector may ask for every one of 100,000 packages.
+    let in_full: HashSet<PackageDigest> = in_full.iter().copied().collect();
     let mut shell = inventory.clone();
     shell.software.packages.clear();
     let n_packages = inventory.software.packages.len();
@@ -240,6 +243,81 @@ mod tests {
         assert_eq!(form.inventory.software.packages, vec![installed]);
         assert_eq!(form.known_packages.len(), 2);
         assert!(form.known_installed_at.is_empty());
+    }
+
+    /// The collector's side, in miniature: the records it holds by digest, the document rebuilt
+    /// from a `known` form, in canonical order.
+    fn rebuild(
+        form: &KnownForm,
+        records: &std::collections::HashMap<PackageDigest, Package>,
+    ) -> Inventory {
+        let mut whole = form.inventory.clone();
+        let times = form
+            .known_installed_at
+            .iter()
+            .cloned()
+            .chain(std::iter::repeat(None));
+        for (digest, installed_at) in form.known_packages.0.iter().zip(times) {
+            whole.software.packages.push(Package {
+                installed_at,
+                ..records[digest].clone()
+            });
+        }
+        whole.canonicalize();
+        whole
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_document_rebuilt_from_its_known_form_has_its_content_hash(
+            packages in proptest::collection::vec(
+                (
+                    "[a-z]{1,6}",
+                    "[0-9]\\.[0-9]{1,2}",
+                    proptest::option::of("[a-z0-9]{0,5}"),
+                    proptest::option::of("2026-0[1-9]-1[0-9]T00:00:00Z"),
+                ),
+                0..40,
+            ),
+            whole_every in 1usize..5,
+        ) {
+            let mut inventory = Inventory::default();
+            inventory.host.hostname = Some("web-01".into());
+            inventory.software.packages = packages
+                .into_iter()
+                .map(|(name, version, vendor, installed_at)| Package {
+                    manager: "rpm".into(),
+                    name,
+                    version,
+                    vendor,
+                    installed_at,
+                    ..Package::default()
+                })
+                .collect();
+            inventory.canonicalize();
+            let records: std::collections::HashMap<PackageDigest, Package> = inventory
+                .software
+                .packages
+                .iter()
+                .map(|p| (package_digest(&p.package_ref()), Package { installed_at: None, ..p.clone() }))
+                .collect();
+            // Some packages asked for whole, the rest by digest: the same document either way.
+            let in_full: Vec<PackageDigest> = inventory
+                .software
+                .packages
+                .iter()
+                .step_by(whole_every)
+                .map(|p| package_digest(&p.package_ref()))
+                .collect();
+            for asked in [&[][..], &in_full[..]] {
+                let form = known_form(&inventory, asked);
+                let rebuilt = rebuild(&form, &records);
+                proptest::prop_assert_eq!(
+                    crate::hash::content_hash(&rebuilt),
+                    crate::hash::content_hash(&inventory)
+                );
+            }
+        }
     }
 
     #[test]
