@@ -216,6 +216,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 pub async fn run_with(config: Config, children: Option<ChildCycles>) -> Result<(), DaemonError> {
     let state = StateDir::new(&config.state_dir);
     let enrollment = state.require_enrollment()?;
+    // Before anything is logged: once "running" is, a SIGTERM stops the agent cleanly.
+    let shutdown = shutdown_signal();
     tracing::info!(
         agent_id = %enrollment.agent_id,
         collector = %config.collector_url.as_deref().unwrap_or(&enrollment.collector_url),
@@ -226,7 +228,6 @@ pub async fn run_with(config: Config, children: Option<ChildCycles>) -> Result<(
     );
     let mut backoff = Backoff::new(config.retry_base, config.retry_max);
     let mut next_collect = tokio::time::Instant::now();
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let now = tokio::time::Instant::now();
@@ -279,17 +280,26 @@ fn random_up_to(limit: Duration) -> Duration {
     Duration::from_millis(rand::rng().random_range(0..=limit.as_millis() as u64))
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when the
+/// future is first polled: `run` first polls it after its first cycle, and a signal before that
+/// (systemd stopping the agent during its first report) would otherwise meet the default action
+/// and end the process by the signal instead of a clean stop once the cycle is over.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |handler: Option<tokio::signal::unix::Signal>| async move {
+            match handler {
+                Some(mut handler) => {
+                    handler.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(terminate.take()) => {}
+            _ = wait(interrupt.take()) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
     }
 }

@@ -31,6 +31,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         init::run(&data_dir, &[])?.admin_token
     };
+    let shutdown = shutdown_signal();
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.database())?);
     crate::store::schema::ensure_current(store.as_ref()).context("checking the database schema")?;
     let ca_pem = data_dir.read(&data_dir.ca_cert())?;
@@ -106,7 +107,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     println!("  census-collector enroll-token create --data-dir {dir}    # enroll another machine");
     println!("Stop with Ctrl-C.");
 
-    running.run_until(shutdown_signal()).await;
+    running.run_until(shutdown).await;
     // The agent loop listens for the same signal; give it a moment to finish its cycle.
     match tokio::time::timeout(Duration::from_secs(10), agent).await {
         Ok(Ok(Err(error))) => tracing::warn!(%error, "the local agent stopped with an error"),

@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let data_dir = initialised_data_dir(&config)?;
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.database())?);
     crate::store::schema::ensure_current(store.as_ref()).context("checking the database schema")?;
@@ -42,7 +43,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::clone(&store),
         config.cmdb.stale_after,
     ));
-    running.run_until(shutdown_signal()).await;
+    running.run_until(shutdown).await;
     staleness.abort();
     snapshots.abort();
     store
@@ -102,22 +103,31 @@ pub fn endpoint_url(address: SocketAddr) -> String {
     format!("https://{}", SocketAddr::new(ip, address.port()))
 }
 
-/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C). The handlers are installed when this is
+/// called, not when the future is first polled: called before the database opens, a signal during
+/// start-up (tens of seconds on a large CMDB) stops the collector cleanly once it is up, instead of
+/// meeting the default action (the process ended by the signal, without the final flush).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate())
+        .inspect_err(|error| {
+            tracing::warn!(%error, "cannot listen for SIGTERM; stop with Ctrl-C");
+        })
+        .ok();
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |handler: Option<tokio::signal::unix::Signal>| async move {
+            match handler {
+                Some(mut handler) => {
+                    handler.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; stop with Ctrl-C");
-                std::future::pending::<()>().await;
-            }
+        };
+        tokio::select! {
+            _ = wait(terminate) => tracing::info!("SIGTERM received: finishing requests in flight"),
+            _ = wait(interrupt) => tracing::info!("interrupted: finishing requests in flight"),
         }
-    };
-    tokio::select! {
-        _ = terminate => tracing::info!("SIGTERM received: finishing requests in flight"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: finishing requests in flight"),
     }
 }
 

@@ -119,6 +119,37 @@ fn run_reports_in_a_child_cycle_keeps_no_child_between_cycles_and_stops_on_sigte
 }
 
 #[test]
+fn a_sigterm_during_the_first_cycle_stops_run_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    CollectorProcess::init(&data);
+    let collector = CollectorProcess::start(&data);
+    let config = enrolled_agent(dir.path(), &collector);
+    let log = dir.path().join("run.log");
+    let mut run = Command::new(binary("census-agent"))
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    // At once, while the first cycle collects and reports (it was once the default action then:
+    // the process ended by the signal).
+    wait_for("run to start", Duration::from_secs(30), || {
+        read_log().contains("census-agent running")
+    });
+    signal(run.id(), rustix::process::Signal::TERM);
+    let mut status = None;
+    wait_for("run to stop after SIGTERM", Duration::from_secs(60), || {
+        status = run.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.unwrap().success(), "{}", read_log());
+    assert!(read_log().contains("stopping"), "{}", read_log());
+}
+
+#[test]
 fn a_cycle_stops_when_its_daemon_is_killed_with_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
