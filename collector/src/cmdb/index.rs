@@ -203,6 +203,14 @@ pub fn ci_of_key(key: &[u8]) -> Option<CiNum> {
     Some(CiNum::from_be_bytes(tail))
 }
 
+/// The position after `at` and the repeats of `value` there.
+fn past(list: &[u32], mut at: usize, value: u32) -> usize {
+    while list.get(at) == Some(&value) {
+        at += 1;
+    }
+    at
+}
+
 /// One CI holding a package with the given name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackagePosting {
@@ -234,26 +242,53 @@ impl PackageIndex {
         }
     }
 
-    /// CI `ci` held records `old` and now holds `new` (both sorted).
+    /// CI `ci` held records `old` and now holds `new` (both sorted; repeats are ignored).
     pub fn update(&mut self, ci: CiNum, old: &[u32], new: &[u32]) {
         let ci = ci as u32;
-        let old_set: BTreeSet<u32> = old.iter().copied().collect();
-        let new_set: BTreeSet<u32> = new.iter().copied().collect();
-        for id in old_set.difference(&new_set) {
-            if let Some(list) = self.postings.get_mut(*id as usize)
-                && let Ok(position) = list.binary_search(&ci)
-            {
-                list.remove(position);
+        // One merge of the two sorted lists finds what left and what came, without building sets:
+        // this runs for every report that changes a CI and for every CI at start.
+        let (mut at_old, mut at_new) = (0, 0);
+        loop {
+            match (old.get(at_old).copied(), new.get(at_new).copied()) {
+                (None, None) => break,
+                (Some(a), Some(b)) if a == b => {
+                    at_old = past(old, at_old, a);
+                    at_new = past(new, at_new, b);
+                }
+                (Some(a), Some(b)) if a < b => {
+                    self.remove_posting(a, ci);
+                    at_old = past(old, at_old, a);
+                }
+                (Some(a), None) => {
+                    self.remove_posting(a, ci);
+                    at_old = past(old, at_old, a);
+                }
+                (_, Some(b)) => {
+                    self.add_posting(b, ci);
+                    at_new = past(new, at_new, b);
+                }
             }
         }
-        for id in new_set.difference(&old_set) {
-            if self.postings.len() <= *id as usize {
-                self.postings.resize_with(*id as usize + 1, Vec::new);
-            }
-            let list = &mut self.postings[*id as usize];
-            if let Err(position) = list.binary_search(&ci) {
-                list.insert(position, ci);
-            }
+    }
+
+    fn remove_posting(&mut self, id: u32, ci: u32) {
+        if let Some(list) = self.postings.get_mut(id as usize)
+            && let Ok(position) = list.binary_search(&ci)
+        {
+            list.remove(position);
+        }
+    }
+
+    fn add_posting(&mut self, id: u32, ci: u32) {
+        if self.postings.len() <= id as usize {
+            self.postings.resize_with(id as usize + 1, Vec::new);
+        }
+        let list = &mut self.postings[id as usize];
+        // At start CIs arrive in ascending order: the position is the end, found in one step.
+        if list.last().is_none_or(|&last| last < ci) {
+            list.push(ci);
+        } else if let Err(position) = list.binary_search(&ci) {
+            list.insert(position, ci);
         }
     }
 
@@ -378,6 +413,35 @@ mod tests {
             "named() is exact"
         );
         assert_eq!(index.n_postings(), 2);
+    }
+
+    proptest::proptest! {
+        /// The merge gives what the set difference of the two lists gives, whatever the order in
+        /// which CIs come and go.
+        #[test]
+        fn postings_are_what_the_sets_say(
+            steps in proptest::collection::vec(
+                (0u64..6, proptest::collection::vec(0u32..12, 0..10)),
+                1..30,
+            ),
+        ) {
+            let mut index = PackageIndex::default();
+            let mut held: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
+            for (ci, mut new) in steps {
+                new.sort_unstable();
+                let old = held.insert(ci, new.clone()).unwrap_or_default();
+                index.update(ci, &old, &new);
+            }
+            for id in 0..12u32 {
+                let expected: Vec<u32> = held
+                    .iter()
+                    .filter(|(_, ids)| ids.contains(&id))
+                    .map(|(ci, _)| *ci as u32)
+                    .collect();
+                let actual = index.postings.get(id as usize).cloned().unwrap_or_default();
+                proptest::prop_assert_eq!(actual, expected, "record {}", id);
+            }
+        }
     }
 
     #[test]
