@@ -50,6 +50,29 @@ fn enrolled_agent(dir: &Path, collector: &CollectorProcess) -> std::path::PathBu
     config
 }
 
+/// `census-agent run` started with `config`, its JSON log in `log`.
+fn start_run(config: &Path, log: &Path) -> std::process::Child {
+    Command::new(binary("census-agent"))
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (up to `timeout`) for `run` to exit after a signal, and asserts it exited cleanly.
+fn assert_stops_cleanly(run: &mut std::process::Child, timeout: Duration, log: &Path) {
+    let mut status = None;
+    wait_for("run to stop after SIGTERM", timeout, || {
+        status = run.try_wait().unwrap();
+        status.is_some()
+    });
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(status.unwrap().success(), "{log}");
+    assert!(log.contains("stopping"), "{log}");
+}
+
 fn signal(pid: u32, signal: rustix::process::Signal) {
     rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), signal)
         .unwrap();
@@ -71,13 +94,7 @@ fn run_reports_in_a_child_cycle_keeps_no_child_between_cycles_and_stops_on_sigte
     let config = enrolled_agent(dir.path(), &collector);
 
     let log = dir.path().join("run.log");
-    let mut run = Command::new(binary("census-agent"))
-        .args(["run", "--log-format", "json", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut run = start_run(&config, &log);
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_for("the first report", Duration::from_secs(120), || {
         read_log().contains("report delivered")
@@ -110,12 +127,7 @@ fn run_reports_in_a_child_cycle_keeps_no_child_between_cycles_and_stops_on_sigte
     );
 
     signal(run.id(), rustix::process::Signal::TERM);
-    let mut status = None;
-    wait_for("run to stop after SIGTERM", Duration::from_secs(30), || {
-        status = run.try_wait().unwrap();
-        status.is_some()
-    });
-    assert!(status.unwrap().success(), "{}", read_log());
+    assert_stops_cleanly(&mut run, Duration::from_secs(30), &log);
 }
 
 #[test]
@@ -126,13 +138,7 @@ fn a_sigterm_during_the_first_cycle_stops_run_cleanly() {
     let collector = CollectorProcess::start(&data);
     let config = enrolled_agent(dir.path(), &collector);
     let log = dir.path().join("run.log");
-    let mut run = Command::new(binary("census-agent"))
-        .args(["run", "--log-format", "json", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut run = start_run(&config, &log);
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     // At once, while the first cycle collects and reports (it was once the default action then:
     // the process ended by the signal).
@@ -140,13 +146,7 @@ fn a_sigterm_during_the_first_cycle_stops_run_cleanly() {
         read_log().contains("census-agent running")
     });
     signal(run.id(), rustix::process::Signal::TERM);
-    let mut status = None;
-    wait_for("run to stop after SIGTERM", Duration::from_secs(60), || {
-        status = run.try_wait().unwrap();
-        status.is_some()
-    });
-    assert!(status.unwrap().success(), "{}", read_log());
-    assert!(read_log().contains("stopping"), "{}", read_log());
+    assert_stops_cleanly(&mut run, Duration::from_secs(60), &log);
 }
 
 #[test]
