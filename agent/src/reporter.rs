@@ -294,7 +294,7 @@ fn unexpected_need_packages() -> Delivery {
     Delivery::Retry {
         after: None,
         error: TransportError::BadAnswer {
-            path: "/api/v1/agent/report".into(),
+            path: census_shared::protocol::PATH_REPORT.into(),
             message: "the collector asked for package records the report did not name".into(),
         },
     }

@@ -43,6 +43,8 @@ mod write;
 mod tests;
 
 use crate::store::{Batch, Store, StoreError};
+use census_shared::inventory::Package;
+use census_shared::package_digest::PackageDigest;
 use codec::{CodecError, Interner};
 use history::VersionCompare;
 use index::PackageIndex;
@@ -249,11 +251,8 @@ impl Cmdb {
     /// record answers to, for the agent to send those packages in full.
     pub fn resolve_packages(
         &self,
-        digests: &[census_shared::package_digest::PackageDigest],
-    ) -> Result<
-        Vec<census_shared::inventory::Package>,
-        Vec<census_shared::package_digest::PackageDigest>,
-    > {
+        digests: &[PackageDigest],
+    ) -> Result<Vec<Package>, Vec<PackageDigest>> {
         let interner = self.interner();
         let mut records = Vec::with_capacity(digests.len());
         let mut missing = Vec::new();

@@ -24,6 +24,12 @@ fn known(
     known_form(inventory, in_full).into_body()
 }
 
+/// The inventory the CI fed by `outcome`'s report now holds.
+fn stored_inventory(harness: &Harness, outcome: &crate::ingest::IngestOutcome) -> Inventory {
+    let ci = outcome.ci.as_ref().and_then(|ci| ci.ci()).expect("a CI");
+    harness.cmdb.get_asset(ci).unwrap().unwrap().inventory
+}
+
 /// A CMDB holding one machine's report, and a second machine with the same packages.
 fn one_machine_reported() -> (tempfile::TempDir, Harness, Inventory) {
     let dir = tempfile::tempdir().unwrap();
@@ -54,13 +60,7 @@ fn a_machine_whose_records_the_fleet_shares_is_stored_from_digests() {
         .unwrap();
     assert_eq!(outcome.outcome, ReportOutcome::Applied);
     assert_eq!(outcome.hash, content_hash(&second));
-    let ci = outcome
-        .ci
-        .as_ref()
-        .and_then(|ci| ci.ci())
-        .unwrap()
-        .to_string();
-    let stored = harness.cmdb.get_asset(&ci).unwrap().unwrap().inventory;
+    let stored = stored_inventory(&harness, &outcome);
     assert_eq!(stored.software.packages, second.software.packages);
     assert_eq!(content_hash(&stored), content_hash(&second));
 }
@@ -170,13 +170,7 @@ fn install_times_travel_beside_the_digests_and_land_on_this_machine_only() {
         .report("agt-2", &header("agt-2", 1, &second), body.clone(), &t(1))
         .unwrap();
     assert_eq!(outcome.hash, content_hash(&second));
-    let ci = outcome
-        .ci
-        .as_ref()
-        .and_then(|ci| ci.ci())
-        .unwrap()
-        .to_string();
-    let stored = harness.cmdb.get_asset(&ci).unwrap().unwrap().inventory;
+    let stored = stored_inventory(&harness, &outcome);
     assert!(
         stored
             .software
