@@ -8,9 +8,11 @@
 //!   server.key    0600
 //!   admin.token   0600  the first admin API token, created by `init`
 //!   collector.url 0644  written by `serve`: where the running collector answers (for admin commands)
-//!   db/                 the sled database (one process at a time)
+//!   db/                 the database, when its engine is sled (the default; one process at a time)
+//!   census.redb   0600  the database, when its engine is redb (`init --engine redb`)
 //! ```
 
+use crate::store::engine::Engine;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -26,6 +28,14 @@ pub enum DataDirError {
         "{path} is not initialised ({missing} is missing): run `census-collector init --data-dir {path}` first"
     )]
     NotInitialised { path: String, missing: String },
+    #[error(
+        "{path} holds two databases ({first} and {second}); keep the one this collector uses and move the other away"
+    )]
+    TwoDatabases {
+        path: String,
+        first: &'static str,
+        second: &'static str,
+    },
     #[error("{operation} {path} failed: {source}")]
     Io {
         operation: &'static str,
@@ -65,17 +75,29 @@ impl DataDir {
     pub fn endpoint(&self) -> PathBuf {
         self.root.join("collector.url")
     }
-    pub fn database(&self) -> PathBuf {
-        self.root.join("db")
+    /// Where `engine` keeps the database in this directory.
+    pub fn database(&self, engine: Engine) -> PathBuf {
+        engine.database(&self.root)
+    }
+
+    /// The engine of the database this directory holds; sled, the default, when it holds none yet.
+    pub fn engine(&self) -> Result<Engine, DataDirError> {
+        match Engine::present(&self.root)[..] {
+            [] => Ok(Engine::default()),
+            [engine] => Ok(engine),
+            [first, second, ..] => Err(DataDirError::TwoDatabases {
+                path: self.display(),
+                first: first.file_name(),
+                second: second.file_name(),
+            }),
+        }
     }
 
     /// Creates the directory (0700) for a new collector; refuses when a CA or database is already there.
     pub fn create(&self) -> Result<(), DataDirError> {
-        for (path, what) in [
-            (self.ca_cert(), "ca.pem"),
-            (self.ca_key(), "ca.key"),
-            (self.database(), "db/"),
-        ] {
+        let files = [(self.ca_cert(), "ca.pem"), (self.ca_key(), "ca.key")];
+        let databases = Engine::ALL.map(|engine| (self.database(engine), engine.file_name()));
+        for (path, what) in files.into_iter().chain(databases) {
             if path.exists() {
                 return Err(DataDirError::AlreadyInitialised {
                     path: self.display(),
@@ -176,6 +198,25 @@ mod tests {
         let error = dir.create().unwrap_err();
         assert!(
             error.to_string().contains("refusing to overwrite"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_engine_is_recognised_from_the_database_the_directory_holds() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(parent.path());
+        assert_eq!(dir.engine().unwrap(), Engine::Sled, "none yet: the default");
+        fs::write(dir.database(Engine::Redb), b"").unwrap();
+        assert_eq!(dir.engine().unwrap(), Engine::Redb);
+        let error = dir.create().unwrap_err();
+        assert!(error.to_string().contains("census.redb exists"), "{error}");
+        fs::create_dir(dir.database(Engine::Sled)).unwrap();
+        let error = dir.engine().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("two databases (db and census.redb)"),
             "{error}"
         );
     }

@@ -32,7 +32,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => Ok(()),
         Command::Init(args) => {
             let data_dir = DataDir::new(&config.data_dir);
-            let initialised = init::run(&data_dir, &args.hostnames)?;
+            let initialised = init::run(&data_dir, &args.hostnames, args.engine)?;
             let dir = data_dir.root().display();
             println!("Initialised a collector in {dir}.");
             println!("  CA for agents:  {}", data_dir.ca_cert().display());
@@ -85,7 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Restore(args) => {
             let data_dir = DataDir::new(&config.data_dir);
-            let header = commands::backup::restore(&args.from, &data_dir)?;
+            let header = commands::backup::restore(&args.from, &data_dir, args.engine)?;
             println!(
                 "Restored the backup of {} into {}.",
                 header.created_at,

@@ -11,6 +11,7 @@ use census_collector::enrollment::tokens;
 use census_collector::ingest::Ingest;
 use census_collector::server::RunningServer;
 use census_collector::store::Store;
+use census_collector::store::engine::Engine;
 use census_collector::store::schema::{self, SCHEMA_VERSION};
 use census_collector::store::sled::SledStore;
 use census_shared::hash::content_hash;
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 struct Serving {
     server: RunningServer,
-    store: Arc<SledStore>,
+    store: Arc<dyn Store>,
     ca_pem: String,
 }
 
@@ -38,10 +39,6 @@ async fn serve(data_dir: &DataDir) -> Serving {
         store,
         ca_pem,
     }
-}
-
-async fn open(path: &Path) -> SledStore {
-    common::open_when_free(path).await
 }
 
 impl Serving {
@@ -120,10 +117,17 @@ fn machine() -> Inventory {
     inventory
 }
 
-/// Restores `file` into a new dir, serves it, and checks the agent's inventory and CI are there.
-async fn restore_and_check(file: &Path, target: &Path, agent_id: &str, inventory: &Inventory) {
+/// Restores `file` into a new dir kept by `engine`, serves it, and checks the agent's inventory and
+/// CI are there.
+async fn restore_and_check(
+    file: &Path,
+    (target, engine): (&Path, Engine),
+    agent_id: &str,
+    inventory: &Inventory,
+) {
     let restored = DataDir::new(target);
-    let header = backup::restore(file, &restored).unwrap();
+    let header = backup::restore(file, &restored, engine).unwrap();
+    assert_eq!(Engine::present(target), [engine]);
     for (name, mode) in [
         ("ca.key", 0o600),
         ("server.key", 0o600),
@@ -160,7 +164,7 @@ async fn restore_and_check(file: &Path, target: &Path, agent_id: &str, inventory
 async fn online_and_offline_backups_restore_into_a_collector_that_serves_the_same_cmdb() {
     let work = tempfile::tempdir().unwrap();
     let data_dir = DataDir::new(work.path().join("data"));
-    init::run(&data_dir, &[]).unwrap();
+    init::run(&data_dir, &[], Default::default()).unwrap();
     let inventory = machine();
 
     let serving = serve(&data_dir).await;
@@ -178,28 +182,29 @@ async fn online_and_offline_backups_restore_into_a_collector_that_serves_the_sam
     drop(serving.store);
 
     // Stopped: wait for the flusher thread to let go of the database, then back up directly.
-    drop(open(&data_dir.database()).await);
+    drop(common::open_when_free(&data_dir).await);
     let offline = work.path().join("offline.backup");
     let summary = backup::backup(&data_dir, &offline).await.unwrap();
     assert!(!summary.online);
 
     restore_and_check(
         &online,
-        &work.path().join("restored-online"),
+        (&work.path().join("restored-online"), Engine::Sled),
         &agent_id,
         &inventory,
     )
     .await;
     restore_and_check(
         &offline,
-        &work.path().join("restored-offline"),
+        // The same backup moves the database to the other engine.
+        (&work.path().join("restored-offline"), Engine::Redb),
         &agent_id,
         &inventory,
     )
     .await;
 
     // A non-empty data dir is refused and left as it was.
-    let error = backup::restore(&offline, &data_dir).unwrap_err();
+    let error = backup::restore(&offline, &data_dir, Engine::Sled).unwrap_err();
     assert!(format!("{error:#}").contains("not empty"), "{error:#}");
 
     // A damaged file is refused before anything is written.
@@ -209,7 +214,7 @@ async fn online_and_offline_backups_restore_into_a_collector_that_serves_the_sam
     let tampered = work.path().join("tampered.backup");
     std::fs::write(&tampered, &bytes).unwrap();
     let target = work.path().join("restored-tampered");
-    let error = backup::restore(&tampered, &DataDir::new(&target)).unwrap_err();
+    let error = backup::restore(&tampered, &DataDir::new(&target), Engine::Redb).unwrap_err();
     assert!(format!("{error:#}").contains("damaged"), "{error:#}");
     assert!(!target.exists());
 }

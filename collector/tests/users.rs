@@ -9,6 +9,7 @@ use census_collector::commands::init;
 use census_collector::datadir::DataDir;
 use census_collector::secret::secret_hash;
 use census_collector::server::RunningServer;
+use census_collector::store::engine::Engine;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::path::Path;
@@ -81,7 +82,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 /// The database holds each token's hash (proof the search reaches the records) and never the secret.
 fn assert_stored_hashed(data_dir: &DataDir, secrets: &[&str]) {
-    let bytes = bytes_under(&data_dir.database());
+    let bytes = bytes_under(&data_dir.database(Engine::Sled));
     for secret in secrets {
         assert!(
             contains(&bytes, &secret_hash(secret)),
@@ -123,7 +124,9 @@ impl Http {
 async fn users_and_tokens_are_managed_with_the_collector_stopped_and_running() {
     let work = tempfile::tempdir().unwrap();
     let data_dir = DataDir::new(work.path().join("data"));
-    let admin_token = init::run(&data_dir, &[]).unwrap().admin_token;
+    let admin_token = init::run(&data_dir, &[], Default::default())
+        .unwrap()
+        .admin_token;
 
     // Stopped: the CLI writes the database itself.
     let out = cli(
@@ -329,7 +332,7 @@ async fn users_and_tokens_are_managed_with_the_collector_stopped_and_running() {
     drop(store);
 
     // Stopped again: revoke directly, once the server has let go of the database.
-    drop(common::open_when_free(&data_dir.database()).await);
+    drop(common::open_when_free(&data_dir).await);
     let out = cli(&data_dir, &["token", "revoke", &alice_id]).await;
     assert!(
         out.contains(&format!("API token {alice_id} of alice revoked"))

@@ -78,11 +78,17 @@ pub struct CollectorProcess {
 impl CollectorProcess {
     /// Runs `census-collector init` on `data_dir` (which must not hold a collector yet).
     pub fn init(data_dir: &std::path::Path) {
+        Self::init_with(data_dir, &[]);
+    }
+
+    /// As [`init`](Self::init), with extra arguments (`--engine redb`).
+    pub fn init_with(data_dir: &std::path::Path, extra: &[&str]) {
         run_ok(
             Command::new(binary("census-collector"))
                 .arg("init")
                 .arg("--data-dir")
-                .arg(data_dir),
+                .arg(data_dir)
+                .args(extra),
         );
     }
 

@@ -1,7 +1,7 @@
 //! `enroll-token` and `agent` subcommands, whether or not the collector is running (`user` and `token`
 //! extend [`Target`] in [`super::users`]).
 //!
-//! sled admits one process per database. When no collector holds it, these commands open the database
+//! A storage engine admits one process per database. When no collector holds it, these commands open the database
 //! directly; when `serve` holds it, they call the running collector's admin API at the URL it wrote in
 //! `collector.url`, authenticated with `admin.token` and verified against `ca.pem`, all from the data dir.
 
@@ -9,18 +9,18 @@ use crate::cli::OutputArgs;
 use crate::datadir::DataDir;
 use crate::enrollment::agents::{self, AgentRecord};
 use crate::enrollment::tokens::{self, TokenInfo};
-use crate::store::sled::SledStore;
 use crate::store::{Store, StoreError};
 use anyhow::{Context, anyhow, bail};
 use census_shared::protocol::ApiErrorBody;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where admin operations go.
 pub enum Target {
     /// The collector is stopped: the database itself.
-    Direct(SledStore),
+    Direct(Arc<dyn Store>),
     /// The collector is serving: its admin API.
     Remote(Remote),
 }
@@ -46,7 +46,8 @@ struct CreateTokenRequest<'a> {
 
 impl Target {
     pub fn connect(data_dir: &DataDir) -> anyhow::Result<Target> {
-        match SledStore::open(&data_dir.database()) {
+        let engine = data_dir.engine()?;
+        match engine.open(data_dir.root()) {
             Ok(store) => Ok(Target::Direct(store)),
             Err(StoreError::Locked { .. }) => Remote::from_data_dir(data_dir).map(Target::Remote),
             Err(error) => Err(error).context("opening the collector database"),
@@ -74,7 +75,8 @@ impl Target {
     ) -> anyhow::Result<(TokenInfo, String)> {
         match self {
             Target::Direct(store) => {
-                let created = tokens::create(store, ttl, max_uses, note.map(str::to_string))?;
+                let created =
+                    tokens::create(store.as_ref(), ttl, max_uses, note.map(str::to_string))?;
                 store.flush()?;
                 Ok(created)
             }
@@ -98,7 +100,7 @@ impl Target {
 
     pub async fn list_tokens(&self) -> anyhow::Result<Vec<TokenInfo>> {
         match self {
-            Target::Direct(store) => Ok(tokens::list(store)?),
+            Target::Direct(store) => Ok(tokens::list(store.as_ref())?),
             Target::Remote(remote) => {
                 remote
                     .call::<(), _>(reqwest::Method::GET, "/api/v1/enroll-tokens", None)
@@ -110,7 +112,7 @@ impl Target {
     pub async fn revoke_token(&self, id: &str) -> anyhow::Result<TokenInfo> {
         match self {
             Target::Direct(store) => {
-                let token = tokens::revoke(store, id)?;
+                let token = tokens::revoke(store.as_ref(), id)?;
                 store.flush()?;
                 Ok(token)
             }
@@ -125,7 +127,7 @@ impl Target {
 
     pub async fn list_agents(&self) -> anyhow::Result<Vec<AgentRecord>> {
         match self {
-            Target::Direct(store) => Ok(agents::list(store)?),
+            Target::Direct(store) => Ok(agents::list(store.as_ref())?),
             Target::Remote(remote) => {
                 remote
                     .call::<(), _>(reqwest::Method::GET, "/api/v1/agents", None)
@@ -139,9 +141,9 @@ impl Target {
         match self {
             Target::Direct(store) => {
                 let agent = if approve {
-                    agents::approve(store, id)?
+                    agents::approve(store.as_ref(), id)?
                 } else {
-                    agents::revoke(store, id)?
+                    agents::revoke(store.as_ref(), id)?
                 };
                 store.flush()?;
                 Ok(agent)

@@ -13,8 +13,8 @@ use super::admin::{Remote, Target};
 use super::now_rfc3339;
 use crate::backup::{self, BackupError, FILES, Record};
 use crate::datadir::DataDir;
-use crate::store::sled::SledStore;
-use crate::store::{Entry, Store, schema};
+use crate::store::engine::Engine;
+use crate::store::{Entry, schema};
 use anyhow::{Context, bail};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter};
@@ -36,7 +36,7 @@ pub async fn backup(data_dir: &DataDir, out: &Path) -> anyhow::Result<BackupSumm
     let file = create_secret_file(out)?;
     let written = match Target::connect(data_dir)? {
         Target::Direct(store) => {
-            backup::write(BufWriter::new(file), &files, &store, &now_rfc3339())
+            backup::write(BufWriter::new(file), &files, store.as_ref(), &now_rfc3339())
                 .map(|header| BackupSummary {
                     online: false,
                     header,
@@ -104,8 +104,9 @@ fn create_secret_file(path: &Path) -> anyhow::Result<File> {
         .with_context(|| format!("creating {} (it must not exist yet)", path.display()))
 }
 
-/// Restores the backup `from` into the empty (or missing) `data_dir`.
-pub fn restore(from: &Path, data_dir: &DataDir) -> anyhow::Result<backup::Header> {
+/// Restores the backup `from` into the empty (or missing) `data_dir`, in a database kept by `engine`
+/// (a backup does not depend on the engine that wrote it: restoring is how a database changes engine).
+pub fn restore(from: &Path, data_dir: &DataDir, engine: Engine) -> anyhow::Result<backup::Header> {
     let root = data_dir.root();
     if root.exists() {
         let mut entries =
@@ -132,7 +133,9 @@ pub fn restore(from: &Path, data_dir: &DataDir) -> anyhow::Result<backup::Header
     .with_context(|| format!("checking {}", from.display()))?;
 
     data_dir.create()?;
-    let mut store = SledStore::open(&data_dir.database()).context("creating the database")?;
+    let store = engine
+        .open(data_dir.root())
+        .with_context(|| format!("creating the {engine} database"))?;
     let mut pending: Option<(String, Vec<Entry>)> = None;
     let mut import_error: Option<anyhow::Error> = None;
     let header = backup::read(open()?, |record| {
@@ -175,7 +178,7 @@ pub fn restore(from: &Path, data_dir: &DataDir) -> anyhow::Result<backup::Header
         store.import(&space, entries)?;
     }
     store.raise_id_floor(header.next_id)?;
-    schema::ensure_current(&store).context("bringing the restored database up to date")?;
+    schema::ensure_current(store.as_ref()).context("bringing the restored database up to date")?;
     store.flush().context("writing the database to disk")?;
     Ok(header)
 }

@@ -3,8 +3,7 @@
 use crate::auth::{self, Role};
 use crate::datadir::DataDir;
 use crate::pki::CertificateAuthority;
-use crate::store::Store;
-use crate::store::sled::SledStore;
+use crate::store::engine::Engine;
 use anyhow::Context;
 
 /// Names in the server certificate when none are given: what a local agent or browser uses.
@@ -15,9 +14,13 @@ pub struct Initialised {
     pub admin_token: String,
 }
 
-/// Creates the data dir with a CA, a server certificate for `hostnames`, the database and an admin token.
-/// Refuses (non-zero) when a collector already lives there.
-pub fn run(data_dir: &DataDir, hostnames: &[String]) -> anyhow::Result<Initialised> {
+/// Creates the data dir with a CA, a server certificate for `hostnames`, the database (kept by
+/// `engine`) and an admin token. Refuses (non-zero) when a collector already lives there.
+pub fn run(
+    data_dir: &DataDir,
+    hostnames: &[String],
+    engine: Engine,
+) -> anyhow::Result<Initialised> {
     data_dir.create()?;
     let names: Vec<String> = if hostnames.is_empty() {
         DEFAULT_SERVER_NAMES
@@ -38,10 +41,13 @@ pub fn run(data_dir: &DataDir, hostnames: &[String]) -> anyhow::Result<Initialis
     data_dir.write_secret(&data_dir.server_key(), server_key.as_bytes())?;
     data_dir.write_public(&data_dir.server_cert(), server_cert.as_bytes())?;
 
-    let store = SledStore::open(&data_dir.database()).context("creating the database")?;
-    crate::store::schema::stamp(&store, crate::store::schema::SCHEMA_VERSION)
+    let store = engine
+        .open(data_dir.root())
+        .with_context(|| format!("creating the {engine} database"))?;
+    let store = store.as_ref();
+    crate::store::schema::stamp(store, crate::store::schema::SCHEMA_VERSION)
         .context("recording the schema version")?;
-    let admin_token = auth::create_token(&store, "admin", Role::Admin, None)
+    let admin_token = auth::create_token(store, "admin", Role::Admin, None)
         .context("creating the first admin token")?;
     store.flush().context("writing the database to disk")?;
     data_dir.write_secret(

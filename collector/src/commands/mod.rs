@@ -5,8 +5,8 @@
 //! - [`serve`]: the HTTPS service until SIGTERM/SIGINT.
 //! - [`backup`]: `backup` (online through the admin API, or direct) and `restore` into an empty dir.
 //! - [`admin`]: enrollment tokens and agents, directly on the database when the collector is stopped and
-//!   through the running collector's API (with the admin token) when it is serving, since sled admits
-//!   one process per database.
+//!   through the running collector's API (with the admin token) when it is serving, since each storage
+//!   engine admits one process per database.
 //! - [`users`]: `user` and `token` (people and their API tokens), the same two ways as [`admin`].
 
 pub mod admin;
@@ -18,8 +18,10 @@ pub mod users;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::datadir::DataDir;
+use crate::store::Store;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The configuration: the explicit `--config` file (which must exist), else the default path when it
 /// exists, else the built-in defaults; then `--data-dir` overrides.
@@ -44,6 +46,18 @@ pub fn initialised_data_dir(config: &Config) -> anyhow::Result<DataDir> {
         .ensure_initialised()
         .context("the data directory is not ready")?;
     Ok(data_dir)
+}
+
+/// Opens the data directory's database with the engine it was created with (checked against the
+/// schema this binary reads).
+pub fn open_database(data_dir: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
+    let engine = data_dir.engine()?;
+    let store = engine
+        .open(data_dir.root())
+        .with_context(|| format!("opening the {engine} database"))?;
+    crate::store::schema::ensure_current(store.as_ref()).context("checking the database schema")?;
+    tracing::debug!(%engine, "database opened");
+    Ok(store)
 }
 
 /// The current time as RFC 3339 UTC, second precision.

@@ -4,14 +4,13 @@
 //! machine's own agent enrolled against it and reporting, in the same process. Running it again reuses
 //! the same data (same CA, same admin token, same agent identity); Ctrl-C stops both cleanly.
 
-use super::init;
 use super::serve::{endpoint_url, shutdown_signal};
+use super::{init, open_database};
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::enrollment::tokens;
 use crate::server::{self, DEFAULT_SHUTDOWN_GRACE, ServeSettings};
-use crate::store::Store;
-use crate::store::sled::SledStore;
+use crate::store::engine::Engine;
 use anyhow::Context;
 use census_agent::state::StateDir;
 use std::sync::Arc;
@@ -29,11 +28,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .trim()
             .to_string()
     } else {
-        init::run(&data_dir, &[])?.admin_token
+        init::run(&data_dir, &[], Engine::default())?.admin_token
     };
     let shutdown = shutdown_signal();
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.database())?);
-    crate::store::schema::ensure_current(store.as_ref()).context("checking the database schema")?;
+    let store = open_database(&data_dir)?;
     let ca_pem = data_dir.read(&data_dir.ca_cert())?;
     let settings = ServeSettings {
         listen: config.listen,

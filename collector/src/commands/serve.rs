@@ -1,10 +1,8 @@
 //! `census-collector serve`: the HTTPS service until SIGTERM or SIGINT.
 
-use super::initialised_data_dir;
+use super::{initialised_data_dir, open_database};
 use crate::config::Config;
 use crate::server::{self, DEFAULT_SHUTDOWN_GRACE, ServeSettings};
-use crate::store::Store;
-use crate::store::sled::SledStore;
 use anyhow::Context;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -12,8 +10,7 @@ use std::sync::Arc;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal();
     let data_dir = initialised_data_dir(&config)?;
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.database())?);
-    crate::store::schema::ensure_current(store.as_ref()).context("checking the database schema")?;
+    let store = open_database(&data_dir)?;
     let settings = ServeSettings {
         listen: config.listen,
         ca_pem: data_dir.read(&data_dir.ca_cert())?,

@@ -39,8 +39,13 @@ impl Target {
     pub async fn add_user(&self, new: NewUser) -> anyhow::Result<UserRecord> {
         match self {
             Target::Direct(store) => flushed(
-                store,
-                users::add_user(store, new, &local_actor(), OffsetDateTime::now_utc()),
+                store.as_ref(),
+                users::add_user(
+                    store.as_ref(),
+                    new,
+                    &local_actor(),
+                    OffsetDateTime::now_utc(),
+                ),
             ),
             Target::Remote(remote) => remote.call(Method::POST, "/api/v1/users", Some(&new)).await,
         }
@@ -48,7 +53,7 @@ impl Target {
 
     pub async fn list_users(&self) -> anyhow::Result<Vec<UserRecord>> {
         match self {
-            Target::Direct(store) => Ok(users::list_users(store)?),
+            Target::Direct(store) => Ok(users::list_users(store.as_ref())?),
             Target::Remote(remote) => {
                 remote
                     .call::<(), _>(Method::GET, "/api/v1/users", None)
@@ -60,8 +65,13 @@ impl Target {
     pub async fn disable_user(&self, name: &str) -> anyhow::Result<DisabledUser> {
         match self {
             Target::Direct(store) => flushed(
-                store,
-                users::disable_user(store, name, &local_actor(), OffsetDateTime::now_utc()),
+                store.as_ref(),
+                users::disable_user(
+                    store.as_ref(),
+                    name,
+                    &local_actor(),
+                    OffsetDateTime::now_utc(),
+                ),
             ),
             Target::Remote(remote) => {
                 let path = format!("/api/v1/users/{}/disable", url_segment(name)?);
@@ -77,9 +87,9 @@ impl Target {
     ) -> anyhow::Result<RoleChanged> {
         match self {
             Target::Direct(store) => flushed(
-                store,
+                store.as_ref(),
                 users::set_role(
-                    store,
+                    store.as_ref(),
                     name,
                     change,
                     &local_actor(),
@@ -96,8 +106,13 @@ impl Target {
     pub async fn create_api_token(&self, request: NewToken) -> anyhow::Result<CreatedToken> {
         match self {
             Target::Direct(store) => flushed(
-                store,
-                users::create_token(store, request, &local_actor(), OffsetDateTime::now_utc()),
+                store.as_ref(),
+                users::create_token(
+                    store.as_ref(),
+                    request,
+                    &local_actor(),
+                    OffsetDateTime::now_utc(),
+                ),
             ),
             Target::Remote(remote) => {
                 remote
@@ -109,7 +124,7 @@ impl Target {
 
     pub async fn list_api_tokens(&self, user: Option<&str>) -> anyhow::Result<Vec<TokenRecord>> {
         match self {
-            Target::Direct(store) => Ok(users::list_tokens(store, user)?),
+            Target::Direct(store) => Ok(users::list_tokens(store.as_ref(), user)?),
             Target::Remote(remote) => {
                 let path = match user {
                     Some(user) => format!("/api/v1/tokens?user={}", url_segment(user)?),
@@ -123,8 +138,13 @@ impl Target {
     pub async fn revoke_api_token(&self, id: &str) -> anyhow::Result<TokenRecord> {
         match self {
             Target::Direct(store) => flushed(
-                store,
-                users::revoke_token(store, id, &local_actor(), OffsetDateTime::now_utc()),
+                store.as_ref(),
+                users::revoke_token(
+                    store.as_ref(),
+                    id,
+                    &local_actor(),
+                    OffsetDateTime::now_utc(),
+                ),
             ),
             Target::Remote(remote) => {
                 let path = format!("/api/v1/tokens/{}", url_segment(id)?);

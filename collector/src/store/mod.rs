@@ -1,14 +1,16 @@
 //! The collector's storage, behind one trait.
 //!
 //! [`Store`] is a small ordered key-value interface with named key spaces and atomic multi-space batches;
-//! every domain module (enrollment, CMDB, ITSM) is written against it and names its own spaces. Only
-//! [`sled`](self::sled) knows the engine, so another one can be added beside it without touching domain
-//! logic; [`memory`] is the second implementation, and both pass the same contract tests.
+//! every domain module (enrollment, CMDB, ITSM) is written against it and names its own spaces. Each
+//! engine lives in one module that alone names it: [`sled`](self::sled) (the default) and
+//! [`redb`](self::redb); [`engine`] picks one for a data directory. [`memory`] is the test double. All
+//! of them pass the same contract tests.
 //!
 //! Durability: [`Store::commit`] makes a batch atomic and visible; [`Store::flush`] makes everything
 //! committed so far survive a crash. Callers acknowledge a write to a client only after a flush that
 //! started after their commit (see `GroupCommit`, which shares one flush among many writers).
 
+pub mod engine;
 pub mod group_commit;
 pub mod memory;
 pub mod redb;
@@ -114,6 +116,22 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Read {
             space: "*".into(),
             message: "this storage engine cannot export a snapshot".into(),
+        })
+    }
+
+    /// Writes raw entries into the space `name` (restore: spaces come from a backup, not from code).
+    /// Engines that cannot restore (test doubles) refuse.
+    fn import(&self, name: &str, entries: Vec<Entry>) -> StoreResult<()> {
+        let _ = entries;
+        Err(StoreError::Write {
+            message: format!("this storage engine cannot import a backup (space '{name}')"),
+        })
+    }
+
+    /// Makes every future [`Store::generate_id`] greater than `floor` (restore).
+    fn raise_id_floor(&self, floor: u64) -> StoreResult<()> {
+        Err(StoreError::Write {
+            message: format!("this storage engine cannot raise its id floor to {floor}"),
         })
     }
 

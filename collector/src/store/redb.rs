@@ -62,30 +62,6 @@ impl RedbStore {
         Ok(store)
     }
 
-    /// Writes raw entries into the space `name` (restore: spaces come from a backup, not from code).
-    pub fn import(&self, name: &str, entries: Vec<Entry>) -> StoreResult<()> {
-        let txn = self.begin_write()?;
-        {
-            let mut table = txn.open_table(Table::new(name)).map_err(write_error)?;
-            for (key, value) in &entries {
-                table
-                    .insert(key.as_slice(), value.as_slice())
-                    .map_err(write_error)?;
-            }
-        }
-        txn.commit().map_err(write_error)
-    }
-
-    /// Makes every future [`Store::generate_id`] greater than `floor` (restore).
-    pub fn raise_id_floor(&mut self, floor: u64) -> StoreResult<()> {
-        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        if floor + 1 > ids.0 {
-            self.write_ceiling(floor + 1)?;
-            *ids = (floor + 1, floor + 1);
-        }
-        Ok(())
-    }
-
     /// Where the file's bytes go: (allocated to pages, of which data, of which lost to
     /// fragmentation inside pages), as redb counts them (benchmarks and diagnostics).
     pub fn space_use(&self) -> StoreResult<(u64, u64, u64)> {
@@ -164,6 +140,28 @@ fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 }
 
 impl Store for RedbStore {
+    fn import(&self, name: &str, entries: Vec<Entry>) -> StoreResult<()> {
+        let txn = self.begin_write()?;
+        {
+            let mut table = txn.open_table(Table::new(name)).map_err(write_error)?;
+            for (key, value) in &entries {
+                table
+                    .insert(key.as_slice(), value.as_slice())
+                    .map_err(write_error)?;
+            }
+        }
+        txn.commit().map_err(write_error)
+    }
+
+    fn raise_id_floor(&self, floor: u64) -> StoreResult<()> {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        if floor + 1 > ids.0 {
+            self.write_ceiling(floor + 1)?;
+            *ids = (floor + 1, floor + 1);
+        }
+        Ok(())
+    }
+
     fn get(&self, space: &'static str, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
         let txn = self
             .db
@@ -362,7 +360,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("census.redb");
         {
-            let mut store = RedbStore::open(&path).unwrap();
+            let store = RedbStore::open(&path).unwrap();
             store.raise_id_floor(1_000_000).unwrap();
             assert!(store.generate_id().unwrap() > 1_000_000);
             store.flush().unwrap();

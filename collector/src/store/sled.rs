@@ -5,6 +5,7 @@ use sled::Transactional;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 /// In sled's default tree (never a key space): the floor added to sled's id counter, set by a restore
@@ -21,7 +22,7 @@ pub struct SledStore {
     /// Commits hold it shared; [`Store::export`] holds it exclusively, so that the trees it reads one
     /// after the other form one consistent state (sled iterators are consistent per tree only).
     gate: RwLock<()>,
-    id_floor: u64,
+    id_floor: AtomicU64,
 }
 
 impl SledStore {
@@ -48,29 +49,8 @@ impl SledStore {
             path: display,
             trees: Mutex::new(BTreeMap::new()),
             gate: RwLock::new(()),
-            id_floor,
+            id_floor: AtomicU64::new(id_floor),
         })
-    }
-
-    /// Writes raw entries into the space `name` (restore: spaces come from a backup, not from code).
-    pub fn import(&self, name: &str, entries: Vec<Entry>) -> StoreResult<()> {
-        let tree = self.db.open_tree(name).map_err(write_error)?;
-        let mut batch = sled::Batch::default();
-        for (key, value) in entries {
-            batch.insert(key, value);
-        }
-        tree.apply_batch(batch).map_err(write_error)
-    }
-
-    /// Makes every future [`Store::generate_id`] greater than `floor` (restore).
-    pub fn raise_id_floor(&mut self, floor: u64) -> StoreResult<()> {
-        if floor > self.id_floor {
-            self.db
-                .insert(ID_FLOOR_KEY, &floor.to_be_bytes())
-                .map_err(write_error)?;
-            self.id_floor = floor;
-        }
-        Ok(())
     }
 
     fn tree(&self, space: &'static str) -> StoreResult<sled::Tree> {
@@ -114,6 +94,25 @@ fn write_error(error: impl std::fmt::Display) -> StoreError {
 }
 
 impl Store for SledStore {
+    fn import(&self, name: &str, entries: Vec<Entry>) -> StoreResult<()> {
+        let tree = self.db.open_tree(name).map_err(write_error)?;
+        let mut batch = sled::Batch::default();
+        for (key, value) in entries {
+            batch.insert(key, value);
+        }
+        tree.apply_batch(batch).map_err(write_error)
+    }
+
+    fn raise_id_floor(&self, floor: u64) -> StoreResult<()> {
+        if floor > self.id_floor.load(Ordering::Acquire) {
+            self.db
+                .insert(ID_FLOOR_KEY, &floor.to_be_bytes())
+                .map_err(write_error)?;
+            self.id_floor.store(floor, Ordering::Release);
+        }
+        Ok(())
+    }
+
     fn get(&self, space: &'static str, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
         self.tree(space)?
             .get(key)
@@ -203,7 +202,7 @@ impl Store for SledStore {
     }
 
     fn generate_id(&self) -> StoreResult<u64> {
-        Ok(self.id_floor + self.db.generate_id().map_err(write_error)?)
+        Ok(self.id_floor.load(Ordering::Acquire) + self.db.generate_id().map_err(write_error)?)
     }
 
     fn export(&self, sink: &mut ExportSink<'_>) -> StoreResult<u64> {

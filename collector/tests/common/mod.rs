@@ -21,7 +21,6 @@ use census_shared::protocol::{
 use rcgen::{CertificateParams, DnType, KeyPair};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -169,7 +168,7 @@ impl TestCollector {
 }
 
 /// A collector on 127.0.0.1:0 with default limits, from `[CA cert, CA key, server cert, server key]`.
-fn settings(store: Arc<SledStore>, [ca, ca_key, cert, key]: [&str; 4]) -> ServeSettings {
+fn settings(store: Arc<dyn Store>, [ca, ca_key, cert, key]: [&str; 4]) -> ServeSettings {
     ServeSettings {
         listen: "127.0.0.1:0".parse().unwrap(),
         ca_pem: ca.to_string(),
@@ -196,8 +195,8 @@ pub fn https_client(ca_pem: &str, identity_pem: Option<&str>) -> reqwest::Client
 }
 
 /// Serves the data dir as `serve` does, including the `collector.url` the CLI reads.
-pub async fn serve_data_dir(data_dir: &DataDir) -> (RunningServer, Arc<SledStore>, String) {
-    let store = Arc::new(open_when_free(&data_dir.database()).await);
+pub async fn serve_data_dir(data_dir: &DataDir) -> (RunningServer, Arc<dyn Store>, String) {
+    let store = open_when_free(data_dir).await;
     schema::ensure_current(store.as_ref()).unwrap();
     let read = |path: std::path::PathBuf| data_dir.read(&path).unwrap();
     let ca_pem = read(data_dir.ca_cert());
@@ -215,15 +214,17 @@ pub async fn serve_data_dir(data_dir: &DataDir) -> (RunningServer, Arc<SledStore
     (server, store, ca_pem)
 }
 
-/// Opens the sled database at `path`, waiting for a stopped server's flusher thread to let go of it.
-pub async fn open_when_free(path: &Path) -> SledStore {
+/// Opens the data dir's database with its engine, waiting for a stopped server's flusher thread to
+/// let go of it.
+pub async fn open_when_free(data_dir: &DataDir) -> Arc<dyn Store> {
+    let engine = data_dir.engine().unwrap();
     for _ in 0..100 {
-        if let Ok(store) = SledStore::open(path) {
+        if let Ok(store) = engine.open(data_dir.root()) {
             return store;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    SledStore::open(path).unwrap()
+    engine.open(data_dir.root()).unwrap()
 }
 
 /// Enrolls a new agent at `enroll_url` with a fresh one-use token from `store`; returns the agent's

@@ -62,11 +62,26 @@ async fn drive(
 
 #[test]
 fn kill_9_of_the_collector_during_ingest_loses_no_acknowledged_report_and_duplicates_no_ci() {
-    let seed = seed("collector kill -9");
+    kill_9_during_ingest("sled");
+}
+
+#[test]
+fn kill_9_of_a_collector_on_redb_loses_no_acknowledged_report_and_duplicates_no_ci() {
+    kill_9_during_ingest("redb");
+}
+
+/// The scenario on a data dir created with `init --engine ENGINE`.
+fn kill_9_during_ingest(engine: &str) {
+    let seed = seed(&format!("collector kill -9 ({engine})"));
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    CollectorProcess::init(&data);
+    CollectorProcess::init_with(&data, &["--engine", engine]);
+    assert_eq!(
+        data.join("census.redb").is_file(),
+        engine == "redb",
+        "the database of `init --engine {engine}`"
+    );
     let mut collector = CollectorProcess::start(&data);
     let port = collector.port();
     let runtime = runtime();
@@ -104,7 +119,8 @@ fn kill_9_of_the_collector_during_ingest_loses_no_acknowledged_report_and_duplic
     let total_acked: usize = ledgers.iter().map(|ledger| ledger.acked.len()).sum();
     let total_sent: usize = ledgers.iter().map(|ledger| ledger.sent.len()).sum();
     eprintln!(
-        "collector kill -9: {CYCLES} kills, {total_sent} reports sent, {total_acked} acknowledged"
+        "collector kill -9 ({engine}): {CYCLES} kills, {total_sent} reports sent, {total_acked} \
+         acknowledged"
     );
     for ledger in &ledgers {
         assert_eq!(
@@ -190,5 +206,5 @@ fn kill_9_of_the_collector_during_ingest_loses_no_acknowledged_report_and_duplic
             }
         }
     }
-    eprintln!("collector kill -9: acknowledged per cycle {n_acked_in_cycles:?}");
+    eprintln!("collector kill -9 ({engine}): acknowledged per cycle {n_acked_in_cycles:?}");
 }

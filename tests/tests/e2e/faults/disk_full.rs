@@ -101,6 +101,16 @@ fn once(state: &Path, root: &Path, name: &str) -> Value {
 
 #[test]
 fn a_full_disk_answers_503_keeps_agents_spooling_and_recovers_by_itself() {
+    full_disk("sled");
+}
+
+#[test]
+fn a_full_disk_under_redb_answers_503_and_recovers_by_itself() {
+    full_disk("redb");
+}
+
+/// The scenario on a data dir created with `init --engine ENGINE`.
+fn full_disk(engine: &str) {
     let dir = tempfile::tempdir().unwrap();
     let mount = Mount::tmpfs(&dir.path().join("mnt"), TMPFS_SIZE);
     let data = mount.path.join("data");
@@ -115,7 +125,12 @@ fn a_full_disk_answers_503_keeps_agents_spooling_and_recovers_by_itself() {
     )
     .unwrap();
     let config_arg = config.to_str().unwrap().to_string();
-    CollectorProcess::init(&data);
+    CollectorProcess::init_with(&data, &["--engine", engine]);
+    assert_eq!(
+        data.join("census.redb").is_file(),
+        engine == "redb",
+        "the database of `init --engine {engine}`"
+    );
     let mut collector = CollectorProcess::start_with(&data, &["--config", &config_arg]);
     let port = collector.port();
     enroll_agent(&collector, &data, &state);
@@ -150,7 +165,7 @@ fn a_full_disk_answers_503_keeps_agents_spooling_and_recovers_by_itself() {
         assert!(n_fitted < 200, "200 reports were stored on a full disk");
     };
     eprintln!(
-        "disk full: wrote {filled} bytes of filler; {n_fitted} report(s) still fitted, then 503 with \
+        "disk full ({engine}): wrote {filled} bytes of filler; {n_fitted} report(s) still fitted, then 503 with \
          Retry-After {retry_after:?}"
     );
     assert!(retry_after >= Duration::from_secs(1), "{retry_after:?}");
