@@ -48,7 +48,7 @@ impl Cmdb {
         let extra = vec![Change::AgentAttached {
             agent_id: agent_id.to_string(),
         }];
-        let changes = self.stage_inventory(
+        let (_, record) = self.stage_inventory(
             tx,
             ci,
             &mut header,
@@ -61,7 +61,8 @@ impl Cmdb {
             agent_id: agent_id.to_string(),
             conflict: conflict.to_string(),
             by: by.clone(),
-            changes,
+            changes: Vec::new(),
+            record: Some(record),
         };
         self.push_event(tx, &by.at, ci, event);
         tx.batch

@@ -451,7 +451,7 @@ impl Cmdb {
                 by: agent_id.to_string(),
                 at: now.to_string(),
             };
-            let changes = self.stage_inventory(
+            let (changes, record) = self.stage_inventory(
                 tx,
                 ci,
                 &mut header,
@@ -460,7 +460,6 @@ impl Cmdb {
                 &by,
                 extra,
             )?;
-            tx.report_changes.clone_from(&changes);
             if !changes.is_empty() {
                 self.push_event(
                     tx,
@@ -468,17 +467,20 @@ impl Cmdb {
                     ci,
                     EventKind::Changed {
                         agent_id: agent_id.to_string(),
-                        changes,
+                        changes: Vec::new(),
+                        record: Some(record),
                     },
                 );
             }
+            tx.report_changes = changes;
         }
         tx.batch
             .put(SPACE_CI, ci.to_be_bytes().to_vec(), to_json(&header));
         Ok(())
     }
 
-    /// Replaces the CI's inventory: body, indexes, postings, a history record; returns the changes.
+    /// Replaces the CI's inventory: body, indexes, postings, a history record; returns the changes
+    /// and the number of the record that holds them.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn stage_inventory(
         &self,
@@ -489,7 +491,7 @@ impl Cmdb {
         kind: EntryKind,
         by: &Provenance,
         extra: Vec<Change>,
-    ) -> CmdbResult<Vec<Change>> {
+    ) -> CmdbResult<(Vec<Change>, u64)> {
         // Only packages that differ between the two bodies are materialised: the diff and the
         // reverse delta of the unchanged 99% would be empty anyway.
         let (old_shell, old_entries) = match self.store.get(SPACE_BODY, &ci.to_be_bytes())? {
@@ -539,7 +541,7 @@ impl Cmdb {
             by: by.by.clone(),
             changes: changes.clone(),
         };
-        self.push_record(
+        let record = self.push_record(
             tx,
             ci,
             header,
@@ -551,11 +553,12 @@ impl Cmdb {
             Some(&body),
         );
         tx.batch.put(SPACE_BODY, ci.to_be_bytes().to_vec(), body);
-        Ok(changes)
+        Ok((changes, record))
     }
 
     /// Writes a history record (numbering it) and, every `checkpoint_every` records, a checkpoint of
-    /// the state after it (`body`: the new inventory body when the record changed it).
+    /// the state after it (`body`: the new inventory body when the record changed it); returns the
+    /// record's number.
     pub(crate) fn push_record(
         &self,
         tx: &mut Tx,
@@ -563,7 +566,7 @@ impl Cmdb {
         header: &mut CiHeader,
         mut record: Record,
         body: Option<&[u8]>,
-    ) {
+    ) -> u64 {
         let number = tx.counters.next_record;
         tx.counters.next_record += 1;
         record.entry.record = number;
@@ -591,6 +594,7 @@ impl Cmdb {
                 header.records_since_checkpoint = 0;
             }
         }
+        number
     }
 
     pub(crate) fn push_event(&self, tx: &mut Tx, at: &str, ci: CiNum, kind: EventKind) {

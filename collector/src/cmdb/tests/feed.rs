@@ -520,3 +520,81 @@ fn the_delta_base_is_the_ci_body_not_a_second_copy() {
         .count();
     assert_eq!(copies, 0);
 }
+
+#[test]
+fn a_change_event_is_stored_with_its_history_record_and_read_with_its_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(&dir);
+    let mut inventory = server(
+        "ref-01",
+        Some("SRV-R"),
+        Some(UUID_A),
+        "0000rrrr",
+        "3c:ec:ef:00:00:61",
+    );
+    let ci = h.ci("agt-r", &inventory, &t(0));
+    inventory.host.hostname = Some("ref-02".into());
+    h.report("agt-r", &inventory, &t(1));
+
+    let (events, cursor) = h.cmdb.events_since(0, 100).unwrap();
+    let (changes, record) = match &events.last().unwrap().kind {
+        EventKind::Changed {
+            changes,
+            record: Some(record),
+            ..
+        } => (changes.clone(), *record),
+        other => panic!("expected a change event with its record, got {other:?}"),
+    };
+    assert!(
+        changes
+            .iter()
+            .any(|change| matches!(change, history::Change::HostnameChanged { .. })),
+        "{changes:?}"
+    );
+    let (entries, _) = h.cmdb.history(&ci, &Default::default(), 10, None).unwrap();
+    let entry = entries.iter().find(|e| e.record == record).unwrap();
+    assert_eq!(
+        entry.changes, changes,
+        "the event reads the record's changes"
+    );
+    // Stored: the reference, not a second copy of the list.
+    let stored = h
+        .cmdb
+        .store
+        .get(SPACE_EVENTS, &cursor.to_be_bytes())
+        .unwrap()
+        .unwrap();
+    let stored = String::from_utf8(stored).unwrap();
+    assert!(!stored.contains("changes"), "{stored}");
+    assert!(stored.contains(&format!("\"record\":{record}")), "{stored}");
+
+    // An event stored before references carries its own list and reads as it is.
+    let older = format!(
+        r#"{{"seq":{},"at":"{}","ci":"{ci}","event":"changed","agent_id":"agt-r","changes":[{{"kind":"hostname_changed","from":"a","to":"b"}}]}}"#,
+        cursor + 1,
+        t(2)
+    );
+    h.cmdb
+        .store
+        .put(SPACE_EVENTS, &(cursor + 1).to_be_bytes(), older.as_bytes())
+        .unwrap();
+    let (events, _) = h.cmdb.events_since(cursor, 10).unwrap();
+    match &events[..] {
+        [event] => match &event.kind {
+            EventKind::Changed {
+                changes, record, ..
+            } => {
+                assert_eq!(*record, None);
+                assert_eq!(
+                    changes,
+                    &[history::Change::HostnameChanged {
+                        from: Some("a".into()),
+                        to: Some("b".into())
+                    }]
+                );
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
