@@ -347,11 +347,17 @@ fn space_sizes(store: &dyn Store) -> Vec<(&'static str, u64, u64)> {
         "cmdb_packages",
         "cmdb_index",
         "cmdb_history",
+        "cmdb_records",
         "cmdb_checkpoints",
         "cmdb_events",
         "cmdb_agents",
         "agent_reports",
         "agent_inventories",
+        "itsm_unauthorized",
+        "itsm_unauthorized_seen",
+        "itsm_history",
+        "itsm_by_ci",
+        "itsm_by_state",
     ] {
         let (mut entries, mut bytes) = (0u64, 0u64);
         for entry in store.range(
@@ -372,32 +378,61 @@ fn space_sizes(store: &dyn Store) -> Vec<(&'static str, u64, u64)> {
 /// The store's size at one moment: the sled directory after a flush, and every space's logical size.
 type Snapshot = (u64, Vec<(&'static str, u64, u64)>);
 
-/// The growth from round 1 to the last round, per history entry added: logical (the history space
-/// alone, and every space) and on disk.
+/// How many history entries the CMDB holds, from a [`space_sizes`] list.
+fn history_entries(spaces: &[(&str, u64, u64)]) -> u64 {
+    spaces
+        .iter()
+        .find(|(space, _, _)| *space == "cmdb_history")
+        .map_or(0, |(_, entries, _)| *entries)
+}
+
+/// The growth from round 1 to the last round, per history entry added: logical (the history record,
+/// the CMDB's spaces, the unauthorized-change flags the ITSM side raises for each upgrade, all) and on
+/// disk.
 fn history_slope(first: &Snapshot, last: &Snapshot) {
-    let find = |spaces: &[(&str, u64, u64)], name: &str| {
+    let sum = |spaces: &[(&str, u64, u64)], pick: &dyn Fn(&str) -> bool| {
         spaces
             .iter()
-            .find(|(space, _, _)| *space == name)
-            .map(|(_, entries, bytes)| (*entries, *bytes))
-            .unwrap_or((0, 0))
+            .filter(|(space, _, _)| pick(space))
+            .map(|(_, _, bytes)| *bytes)
+            .sum::<u64>()
     };
-    let total = |spaces: &[(&str, u64, u64)]| spaces.iter().map(|(_, _, bytes)| bytes).sum::<u64>();
-    let (entries_first, history_first) = find(&first.1, "cmdb_history");
-    let (entries_last, history_last) = find(&last.1, "cmdb_history");
-    let added = entries_last.saturating_sub(entries_first);
+    let added = history_entries(&last.1).saturating_sub(history_entries(&first.1));
     assert!(
         added > 0,
         "every round after the first adds history entries"
     );
-    let per = |bytes: i64| bytes as f64 / added as f64;
+    let growth = |pick: &dyn Fn(&str) -> bool| {
+        (sum(&last.1, pick) as f64 - sum(&first.1, pick) as f64) / added as f64
+    };
     println!(
-        "history after round 1: {added} entries added; per entry: logical {:.0} bytes in cmdb_history, \
-         {:.0} bytes in all spaces (checkpoints and events included); on disk {:.0} bytes (sled dir after flush)",
-        per(history_last as i64 - history_first as i64),
-        per(total(&last.1) as i64 - total(&first.1) as i64),
-        per(last.0 as i64 - first.0 as i64),
+        "history after round 1: {added} entries added; per entry, logical: {:.0} bytes the record \
+         (cmdb_history + cmdb_records), {:.0} bytes all CMDB spaces (events, checkpoints, new package \
+         records included), {:.0} bytes unauthorized-change flags (itsm_*), {:.0} bytes in all; \
+         on disk {:.0} bytes (after flush)",
+        growth(&|space| space == "cmdb_history" || space == "cmdb_records"),
+        growth(&|space| !space.starts_with("itsm_")),
+        growth(&|space| space.starts_with("itsm_")),
+        growth(&|_| true),
+        (last.0 as f64 - first.0 as f64) / added as f64,
     );
+}
+
+/// Per redb table, the pages it gained from round 1 to the end, per history entry added.
+fn redb_table_slope(first: &[(String, u64, u64)], last: &[(String, u64, u64)], added: u64) {
+    println!("redb pages gained per history entry, by table (rounds 2 to the end):");
+    for (table, pages, stored) in last {
+        let (pages_before, stored_before) = first
+            .iter()
+            .find(|(name, _, _)| name == table)
+            .map_or((0, 0), |(_, pages, stored)| (*pages, *stored));
+        let per = |now: u64, before: u64| (now as f64 - before as f64) / added as f64;
+        println!(
+            "  {table:<24} {:>8.0} bytes of pages for {:>6.0} bytes stored",
+            per(*pages, pages_before),
+            per(*stored, stored_before)
+        );
+    }
 }
 
 fn main() {
@@ -486,6 +521,7 @@ fn main() {
 
     // Round 1 is the single changed report of the default run; later rounds give the history slope.
     let mut after_round_1 = (0u64, Vec::new());
+    let mut redb_tables_round_1 = Vec::new();
     let mut after_delta = 0;
     for round in 1..=options.rounds {
         let mut wall = Duration::ZERO;
@@ -540,6 +576,9 @@ fn main() {
         }
         if round == 1 {
             after_round_1 = (on_disk, space_sizes(store.as_ref()));
+            if let Some(redb) = &redb {
+                redb_tables_round_1 = redb.table_use().expect("redb table stats");
+            }
         }
         after_delta = on_disk;
     }
@@ -554,6 +593,15 @@ fn main() {
             "{space:<20} {entries:>10} {bytes:>14} {:>12.0}",
             *bytes as f64 / options.cis as f64
         );
+    }
+    if let Some(redb) = &redb {
+        println!(
+            "{:<20} {:>14} {:>14}",
+            "redb table", "page bytes", "stored bytes"
+        );
+        for (table, pages, stored) in redb.table_use().expect("redb table stats") {
+            println!("{table:<20} {pages:>14} {stored:>14}");
+        }
     }
     let logical: u64 = spaces.iter().map(|(_, _, bytes)| bytes).sum();
     let after_first_delta = after_round_1.0;
@@ -571,6 +619,11 @@ fn main() {
     );
     if options.rounds > 1 {
         history_slope(&after_round_1, &(after_delta, spaces.clone()));
+        if let Some(redb) = &redb {
+            let added = history_entries(&spaces) - history_entries(&after_round_1.1);
+            let tables = redb.table_use().expect("redb table stats");
+            redb_table_slope(&redb_tables_round_1, &tables, added);
+        }
     }
 
     for text in [

@@ -14,7 +14,7 @@
 use super::history::Change;
 use super::journal;
 use super::model::{Provenance, Status, parse_ci_id};
-use super::{Cmdb, CmdbError, CmdbResult, SPACE_EVENTS, SPACE_HISTORY};
+use super::{Cmdb, CmdbError, CmdbResult, SPACE_EVENTS};
 use serde::{Deserialize, Serialize};
 use std::ops::Bound;
 
@@ -120,11 +120,10 @@ impl Cmdb {
         };
         let ci = parse_ci_id(&event.ci)
             .ok_or_else(|| corrupt(format!("'{}' is not a CI id", event.ci)))?;
-        let bytes = self
-            .store
-            .get(SPACE_HISTORY, &journal::key(ci, record))?
-            .ok_or_else(|| corrupt(format!("its history record {record} is missing")))?;
-        *changes = journal::decode(&bytes, ci)?.entry.changes;
+        *changes = journal::read(self.store.as_ref(), ci, record)?
+            .ok_or_else(|| corrupt(format!("its history record {record} is missing")))?
+            .entry
+            .changes;
         Ok(())
     }
 }

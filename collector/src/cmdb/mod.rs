@@ -69,8 +69,10 @@ pub const SPACE_AGENTS: &str = "cmdb_agents";
 pub const SPACE_INDEX: &str = "cmdb_index";
 /// Interned package records (JSON) by id (u32 BE).
 pub const SPACE_PACKAGES: &str = "cmdb_packages";
-/// History records ([`journal`]).
+/// Each CI's history: `(CI, record)` keys indexing [`SPACE_RECORDS`] ([`journal`]).
 pub const SPACE_HISTORY: &str = "cmdb_history";
+/// History records by number (u64 BE), in the order they were written ([`journal`]).
+pub const SPACE_RECORDS: &str = "cmdb_records";
 /// Time-travel checkpoints ([`timetravel`]).
 pub const SPACE_CHECKPOINTS: &str = "cmdb_checkpoints";
 /// Event feed by sequence (u64 BE).

@@ -14,8 +14,8 @@ use super::patched::ReportInventory;
 use super::reconcile::{Candidates, Decision, Identifiers, decide};
 use super::{
     COUNTERS_KEY, CiOutcome, Cmdb, CmdbError, CmdbResult, Counters, SPACE_AGENTS, SPACE_BODY,
-    SPACE_CI, SPACE_CONFLICTS, SPACE_EVENTS, SPACE_HISTORY, SPACE_INDEX, SPACE_META,
-    SPACE_PACKAGES, State, codec, conflicts, timetravel,
+    SPACE_CI, SPACE_CONFLICTS, SPACE_EVENTS, SPACE_INDEX, SPACE_META, SPACE_PACKAGES, State, codec,
+    conflicts, timetravel,
 };
 use crate::ingest::SPACE_INVENTORIES;
 use crate::store::Batch;
@@ -571,11 +571,7 @@ impl Cmdb {
         tx.counters.next_record += 1;
         record.entry.record = number;
         let at = record.entry.at.clone();
-        tx.batch.put(
-            SPACE_HISTORY,
-            journal::key(ci, number),
-            journal::encode(&record),
-        );
+        journal::stage(&mut tx.batch, ci, number, &record);
         header.records_since_checkpoint += 1;
         if header.records_since_checkpoint >= self.config.checkpoint_every {
             let body = match body {

@@ -10,7 +10,8 @@
 
 use super::{Batch, Entry, ExportSink, Store, StoreError, StoreResult};
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError, TableHandle,
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    TableError, TableHandle,
 };
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,29 @@ impl RedbStore {
         );
         txn.abort().map_err(write_error)?;
         Ok(used)
+    }
+
+    /// Per table: (name, bytes in its leaf and branch pages, bytes of keys and values stored), as
+    /// redb counts them (benchmarks: which space costs the disk).
+    pub fn table_use(&self) -> StoreResult<Vec<(String, u64, u64)>> {
+        let page_size = {
+            let txn = self.db.begin_write().map_err(write_error)?;
+            let size = txn.stats().map_err(write_error)?.page_size() as u64;
+            txn.abort().map_err(write_error)?;
+            size
+        };
+        let txn = self.db.begin_read().map_err(|e| self.read_error("*", e))?;
+        let mut tables = Vec::new();
+        for handle in txn.list_tables().map_err(|e| self.read_error("*", e))? {
+            let name = handle.name().to_string();
+            let table = txn
+                .open_table(Table::new(&name))
+                .map_err(|e| self.read_error(&name, e))?;
+            let stats = table.stats().map_err(|e| self.read_error(&name, e))?;
+            let pages = stats.leaf_pages() + stats.branch_pages();
+            tables.push((name, pages * page_size, stats.stored_bytes()));
+        }
+        Ok(tables)
     }
 
     fn stored_ceiling(&self) -> StoreResult<u64> {

@@ -11,7 +11,7 @@ use super::{Store, StoreError};
 pub const SPACE_META: &str = "meta";
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 /// The schema this binary reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
@@ -35,11 +35,20 @@ pub struct Step {
 }
 
 /// Every migration, in order. Each step's last write stamps its target version.
-pub const STEPS: &[Step] = &[Step {
-    from: 0,
-    what: "stamp the version on databases created before it was recorded",
-    apply: |_| Ok(()),
-}];
+pub const STEPS: &[Step] = &[
+    Step {
+        from: 0,
+        what: "stamp the version on databases created before it was recorded",
+        apply: |_| Ok(()),
+    },
+    Step {
+        from: 1,
+        // Nothing to rewrite: version 2 reads version 1's data as it is. The stamp keeps older
+        // binaries away, which would misread what version 2 writes.
+        what: "history records go to cmdb_records and change events name their record from now on",
+        apply: |_| Ok(()),
+    },
+];
 
 /// The stored version; 0 when none is recorded.
 pub fn stored_version(store: &dyn Store) -> Result<u32, SchemaError> {

@@ -201,3 +201,59 @@ fn time_travel_gives_back_every_recorded_state_exactly() {
 fn time_travel_from_checkpoints_gives_the_same_states() {
     check_time_travel(2);
 }
+
+#[test]
+fn records_are_appended_in_number_order_and_records_of_the_older_layout_still_read() {
+    use crate::cmdb::{SPACE_HISTORY, SPACE_RECORDS};
+    use crate::store::Batch;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(&dir);
+    let mut inventory = server(
+        "lay-01",
+        Some("SRV-L"),
+        Some(UUID_A),
+        "0000llll",
+        "3c:ec:ef:00:00:71",
+    );
+    let ci = h.ci("agt-l", &inventory, &t(0));
+    for (i, version) in ["1.1", "1.2", "1.3"].iter().enumerate() {
+        inventory.software.packages = packages(&[("openssl", version)]);
+        h.report("agt-l", &inventory, &t(1 + i as u32));
+    }
+    let before = h.cmdb.history(&ci, &Default::default(), 10, None).unwrap();
+    let past = h.cmdb.asset_as_of(&ci, &t(2)).unwrap().unwrap();
+    let store = h.cmdb.store.clone();
+    let index: Vec<(Vec<u8>, Vec<u8>)> = store
+        .scan_prefix(SPACE_HISTORY, b"")
+        .map(Result::unwrap)
+        .collect();
+    let records: Vec<(Vec<u8>, Vec<u8>)> = store
+        .scan_prefix(SPACE_RECORDS, b"")
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(index.len(), records.len());
+    assert!(index.iter().all(|(_, value)| value.is_empty()));
+    // The history keys name the records by number: the records space holds exactly those.
+    let numbers: Vec<Vec<u8>> = index.iter().map(|(key, _)| key[8..].to_vec()).collect();
+    let record_keys: Vec<Vec<u8>> = records.iter().map(|(key, _)| key.clone()).collect();
+    assert_eq!(numbers, record_keys);
+
+    // The older layout: every record inline in the CI's history, no records space.
+    let mut older = Batch::new();
+    for ((key, _), (record_key, value)) in index.iter().zip(&records) {
+        older.put(SPACE_HISTORY, key.clone(), value.clone());
+        older.delete(SPACE_RECORDS, record_key.clone());
+    }
+    store.commit(older).unwrap();
+    assert_eq!(store.scan_prefix(SPACE_RECORDS, b"").count(), 0);
+    assert_eq!(
+        h.cmdb.history(&ci, &Default::default(), 10, None).unwrap(),
+        before
+    );
+    assert_eq!(h.cmdb.asset_as_of(&ci, &t(2)).unwrap().unwrap(), past);
+    let (events, _) = h.cmdb.events_since(0, 100).unwrap();
+    assert!(events.iter().any(|event| matches!(
+        &event.kind,
+        EventKind::Changed { changes, record: Some(_), .. } if !changes.is_empty()
+    )));
+}
