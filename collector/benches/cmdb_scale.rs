@@ -321,21 +321,28 @@ fn rate(label: &str, n: usize, wall: Duration) {
 
 /// Bytes of a database on disk: a file (redb) or a directory's files (sled).
 fn dir_size(path: &std::path::Path) -> u64 {
-    if path.is_file() {
-        return std::fs::metadata(path).map(|meta| meta.len()).unwrap_or(0);
+    disk_use(path).0
+}
+
+/// (bytes the file system holds for `path`, from its blocks; the files' lengths). They differ when a
+/// file is sparse: redb extends its file ahead of use (doubling it while it is small) and writes the
+/// new pages only as it fills them.
+fn disk_use(path: &std::path::Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return (0, 0);
+    };
+    if !meta.is_dir() {
+        return (meta.blocks() * 512, meta.len());
     }
     std::fs::read_dir(path)
         .map(|entries| {
-            entries
-                .flatten()
-                .map(|entry| match entry.metadata() {
-                    Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
-                    Ok(meta) => meta.len(),
-                    Err(_) => 0,
-                })
-                .sum()
+            entries.flatten().fold((0, 0), |(blocks, length), entry| {
+                let (b, l) = disk_use(&entry.path());
+                (blocks + b, length + l)
+            })
         })
-        .unwrap_or(0)
+        .unwrap_or((0, 0))
 }
 
 /// Every key space of the store: (name, entries, key + value bytes).
@@ -409,7 +416,7 @@ fn history_slope(first: &Snapshot, last: &Snapshot) {
         "history after round 1: {added} entries added; per entry, logical: {:.0} bytes the record \
          (cmdb_history + cmdb_records), {:.0} bytes all CMDB spaces (events, checkpoints, new package \
          records included), {:.0} bytes unauthorized-change flags (itsm_*), {:.0} bytes in all; \
-         on disk {:.0} bytes (after flush)",
+         on disk {:.0} bytes (blocks the file system holds, after flush)",
         growth(&|space| space == "cmdb_history" || space == "cmdb_records"),
         growth(&|space| !space.starts_with("itsm_")),
         growth(&|space| space.starts_with("itsm_")),
@@ -559,10 +566,11 @@ fn main() {
                 wall,
             );
             println!(
-                "  on disk {:.1} MB = {:.1} KB/CI (+{:.0} bytes per report this round)",
+                "  on disk {:.1} MB = {:.1} KB/CI (+{:.0} bytes per report this round); files' length {:.1} MB",
                 on_disk as f64 / 1e6,
                 on_disk as f64 / options.cis as f64 / 1024.0,
-                (on_disk as f64 - after_delta.max(after_full) as f64) / options.cis as f64
+                (on_disk as f64 - after_delta.max(after_full) as f64) / options.cis as f64,
+                disk_use(&path).1 as f64 / 1e6
             );
             if let Some(redb) = &redb {
                 let (allocated, stored, fragmented) = redb.space_use().expect("redb stats");
