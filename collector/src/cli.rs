@@ -97,8 +97,8 @@ pub struct InitArgs {
     #[arg(long = "hostname", value_name = "NAME")]
     pub hostnames: Vec<String>,
     /// The storage engine of the database: sled (log-structured, the default) or redb (a B-tree
-    /// file that reuses freed space: ~2.5× less disk for the same history). Fixed for the data
-    /// directory's life; `backup` then `restore --engine` moves it.
+    /// file that reuses freed space: about a third of the disk for the same history). Fixed for
+    /// the data directory's life; `backup` then `restore --engine` moves it.
     #[arg(long, value_enum, default_value_t = Engine::default(), value_name = "ENGINE")]
     pub engine: Engine,
 }

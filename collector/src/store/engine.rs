@@ -19,8 +19,8 @@ pub enum Engine {
     /// space back (~14 KB on disk per history entry).
     #[default]
     Sled,
-    /// redb 4: a B-tree in one file that reuses freed pages (~2.5× less disk for the same history,
-    /// at the same write rate).
+    /// redb 4: a B-tree in one file that reuses freed pages (about a third of sled's disk for the
+    /// same history, at the same write rate).
     Redb,
 }
 
