@@ -292,9 +292,12 @@ impl Store for RedbStore {
         Ok(id)
     }
 
+    /// The blocks the file holds, not its length: redb extends the file ahead of use and the
+    /// extension stays sparse until pages are written there.
     fn size_on_disk(&self) -> StoreResult<u64> {
+        use std::os::unix::fs::MetadataExt;
         std::fs::metadata(&self.path)
-            .map(|meta| meta.len())
+            .map(|meta| meta.blocks() * 512)
             .map_err(|error| StoreError::Read {
                 space: self.path.display().to_string(),
                 message: error.to_string(),
@@ -361,6 +364,21 @@ mod tests {
             Some(&b"web-01"[..])
         );
         assert!(store.generate_id().unwrap() > before);
+    }
+
+    #[test]
+    fn the_size_on_disk_holds_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("census.redb")).unwrap();
+        let empty = store.size_on_disk().unwrap();
+        let value = vec![0x5a_u8; 64 * 1024];
+        for n in 0u32..64 {
+            store.put("blobs", &n.to_be_bytes(), &value).unwrap();
+        }
+        store.flush().unwrap();
+        let full = store.size_on_disk().unwrap();
+        assert!(full >= 64 * value.len() as u64, "{empty} -> {full}");
+        assert!(full > empty);
     }
 
     #[test]
