@@ -202,7 +202,7 @@ pub struct Change {
     pub requested_by: String,
     /// Who approved or rejected it, when, and why.
     pub approver: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "time::serde::rfc3339::option")]
     pub decided_at: Option<OffsetDateTime>,
     pub decision_note: Option<String>,
     pub state_changes: Vec<StateChange<ChangeState>>,
@@ -210,7 +210,7 @@ pub struct Change {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "time::serde::rfc3339::option")]
     pub closed_at: Option<OffsetDateTime>,
 }
 

@@ -1,7 +1,10 @@
 //! The storage core shared by every ITSM record kind.
 //!
 //! A record is a JSON value in its kind's space, keyed by its number (8 bytes big-endian, so key order is
-//! creation order). Two small indexes hold no values, only keys:
+//! creation order), stored without its empty (`null`) top-level fields: most of a new record's optional
+//! fields are empty, and an unauthorized-change flag is raised for every unapproved package change
+//! (a quarter of a flag's bytes were nulls). Reading puts them back: every such field is an `Option`
+//! that defaults to `None`. Two small indexes hold no values, only keys:
 //! - [`SPACE_BY_CI`]: `ci \0 PREFIX \0 number` for each CI the record is about;
 //! - [`SPACE_BY_STATE`]: `PREFIX \0 state \0 number`.
 //!
@@ -84,6 +87,20 @@ pub fn load<R: Record>(store: &dyn Store, id: &str) -> Result<R> {
     })
 }
 
+/// `record` without its top-level `null` fields: the stored form (see the module doc).
+fn without_nulls(record: &serde_json::Value) -> serde_json::Value {
+    match record {
+        serde_json::Value::Object(fields) => serde_json::Value::Object(
+            fields
+                .iter()
+                .filter(|(_, value)| !value.is_null())
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// Puts `new` (replacing `old`) into `batch` with its index changes and history entries.
 pub(crate) fn stage<R: Record>(
     store: &dyn Store,
@@ -102,8 +119,8 @@ pub(crate) fn stage<R: Record>(
         }
         None => None,
     };
-    let bytes =
-        serde_json::to_vec(&new_json).map_err(|e| corrupt(R::SPACE, new.id().as_bytes(), e))?;
+    let bytes = serde_json::to_vec(&without_nulls(&new_json))
+        .map_err(|e| corrupt(R::SPACE, new.id().as_bytes(), e))?;
     batch.put(R::SPACE, key(number), bytes);
 
     let old_cis: BTreeSet<&String> = old.map(|o| o.cis().iter().collect()).unwrap_or_default();

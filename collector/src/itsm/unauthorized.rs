@@ -58,12 +58,12 @@ pub struct Flag {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub acknowledged_by: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "time::serde::rfc3339::option")]
     pub acknowledged_at: Option<OffsetDateTime>,
     pub note: Option<String>,
     pub linked_change: Option<String>,
     pub linked_by: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "time::serde::rfc3339::option")]
     pub linked_at: Option<OffsetDateTime>,
 }
 

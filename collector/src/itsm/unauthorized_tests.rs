@@ -257,3 +257,40 @@ fn the_cis_with_open_flags_come_from_the_index_keys() {
     assert_eq!(open_cis(), ["ci-000001", "ci-000010"]);
     assert_eq!(open(), 2);
 }
+
+#[test]
+fn a_flag_is_stored_without_its_empty_fields_and_older_flags_with_them_still_read() {
+    let store = memory();
+    let store = store.as_ref();
+    let raised = evaluate_discovered_changes_at(
+        store,
+        "ci-000001",
+        &[discovered("ci-000001", T0, "curl")],
+        T0,
+    )
+    .unwrap();
+    let flag = &raised[0];
+    let number = numbering::parse_kind(&flag.id, RecordKind::Flag).unwrap();
+    let stored = store
+        .get(SPACE_FLAGS, &number.to_be_bytes())
+        .unwrap()
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+    let fields = stored.as_object().unwrap();
+    assert!(fields.values().all(|value| !value.is_null()), "{stored}");
+    assert!(!fields.contains_key("acknowledged_by"), "{stored}");
+    assert_eq!(&get_flag(store, &flag.id).unwrap(), flag);
+    // The API still shows every field, empty ones as null.
+    let shown = serde_json::to_value(flag).unwrap();
+    assert!(shown["acknowledged_by"].is_null() && shown["linked_at"].is_null());
+
+    // Stored before: with its nulls.
+    store
+        .put(
+            SPACE_FLAGS,
+            &number.to_be_bytes(),
+            &serde_json::to_vec(flag).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(&get_flag(store, &flag.id).unwrap(), flag);
+}
