@@ -15,6 +15,8 @@
 //! reports the bytes per history entry from the slope between round 1 and round N, logical (keys and
 //! values) and on disk (the sled directory after a flush). sled reclaims rewritten pages lazily, and a
 //! checkpoint is written every 32 records, so only a run of many rounds shows the steady state.
+//! `--covered`: one scheduled change covers every CI over every round (routine updates registered as a
+//! change), so the upgrades raise no unauthorized-change flags; without it each upgrade raises one.
 //! `cargo test -p census-collector --benches` runs it once with a small fleet (two rounds) so it
 //! cannot rot.
 //! Figures: BENCHMARKS.md.
@@ -52,6 +54,8 @@ struct Options {
     /// `--group-commit`: every report waits for a shared flush before the next, as the server
     /// acknowledges them; otherwise the store is flushed once per round.
     group_commit: bool,
+    /// `--covered`: a scheduled change covers every CI's upgrades (no unauthorized-change flags).
+    covered: bool,
 }
 
 fn options() -> Options {
@@ -64,6 +68,7 @@ fn options() -> Options {
         db: None,
         engine: "sled".into(),
         group_commit: false,
+        covered: false,
     };
     let args: Vec<String> = std::env::args().collect();
     // `cargo test --benches` passes no options: a quick run that only proves the bench still works.
@@ -78,6 +83,7 @@ fn options() -> Options {
             db: None,
             engine: "sled".into(),
             group_commit: false,
+            covered: false,
         };
     }
     let value = |name: &str| {
@@ -114,7 +120,58 @@ fn options() -> Options {
         options.engine = engine.clone();
     }
     options.group_commit = args.iter().any(|arg| arg == "--group-commit");
+    options.covered = args.iter().any(|arg| arg == "--covered");
     options
+}
+
+/// One standard change, scheduled, whose window spans every round and whose CIs are the whole fleet:
+/// what an organisation registers for its routine updates.
+fn cover_every_ci(store: &dyn Store, cmdb: &Arc<Cmdb>, cis: usize, rounds: usize) {
+    use census_collector::itsm::{Actor, Role};
+    use census_collector::itsm::change::{
+        ChangeState, ChangeTransition, ChangeType, NewChange, PlannedWindow, Risk, create_change,
+        transition_change,
+    };
+    use census_collector::itsm::cmdb_directory::CmdbDirectory;
+    let at = |round: usize| {
+        time::OffsetDateTime::parse(
+            &round_time(round),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("a round's time")
+    };
+    let affected_cis = (0..cis)
+        .map(|i| {
+            cmdb.ci_of_agent(&format!("agent-{i}"))
+                .expect("the CMDB answers")
+                .expect("every machine has its CI")
+        })
+        .collect();
+    let request = NewChange {
+        title: "routine security updates".into(),
+        description: None,
+        change_type: ChangeType::Standard,
+        risk: Risk::Low,
+        window: Some(PlannedWindow {
+            start: at(0),
+            end: at(rounds + 1),
+        }),
+        implementation_plan: Some("unattended-upgrades".into()),
+        backout_plan: Some("install the previous version".into()),
+        affected_cis,
+    };
+    let directory = CmdbDirectory::new(Arc::clone(cmdb));
+    let admin = Actor::new("bench", Role::Admin, "127.0.0.1");
+    let id = create_change(store, &directory, &admin, request, at(0))
+        .expect("the change is created")
+        .record
+        .id;
+    let approver = Actor::new("bench-approver", Role::Approver, "127.0.0.1");
+    let to = ChangeTransition {
+        to: ChangeState::Scheduled,
+        note: None,
+    };
+    transition_change(store, &approver, &id, to, at(0)).expect("the change is scheduled");
 }
 
 /// A small deterministic generator (splitmix64) so runs are comparable.
@@ -525,6 +582,9 @@ fn main() {
         );
     });
     rate("unchanged check-ins", options.cis, wall);
+    if options.covered {
+        cover_every_ci(store.as_ref(), &cmdb, options.cis, options.rounds);
+    }
 
     // Round 1 is the single changed report of the default run; later rounds give the history slope.
     let mut after_round_1 = (0u64, Vec::new());
