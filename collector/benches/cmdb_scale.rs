@@ -127,12 +127,12 @@ fn options() -> Options {
 /// One standard change, scheduled, whose window spans every round and whose CIs are the whole fleet:
 /// what an organisation registers for its routine updates.
 fn cover_every_ci(store: &dyn Store, cmdb: &Arc<Cmdb>, cis: usize, rounds: usize) {
-    use census_collector::itsm::{Actor, Role};
     use census_collector::itsm::change::{
         ChangeState, ChangeTransition, ChangeType, NewChange, PlannedWindow, Risk, create_change,
         transition_change,
     };
     use census_collector::itsm::cmdb_directory::CmdbDirectory;
+    use census_collector::itsm::{Actor, Role};
     let at = |round: usize| {
         time::OffsetDateTime::parse(
             &round_time(round),

@@ -33,6 +33,11 @@ pub trait Record: Serialize + DeserializeOwned + Clone {
     /// The state as stored (snake_case), for the state index.
     fn state_key(&self) -> &'static str;
     fn set_updated_at(&mut self, at: OffsetDateTime);
+    /// Stages what this kind keeps beside the record, under the record's `number` (a change's
+    /// state and window: see `change::ChangeWindow`); nothing by default.
+    fn stage_beside(&self, number: u64, batch: &mut Batch) {
+        let _ = (number, batch);
+    }
 }
 
 fn key(number: u64) -> [u8; 8] {
@@ -122,6 +127,7 @@ pub(crate) fn stage<R: Record>(
     let bytes = serde_json::to_vec(&without_nulls(&new_json))
         .map_err(|e| corrupt(R::SPACE, new.id().as_bytes(), e))?;
     batch.put(R::SPACE, key(number), bytes);
+    new.stage_beside(number, batch);
 
     let old_cis: BTreeSet<&String> = old.map(|o| o.cis().iter().collect()).unwrap_or_default();
     let new_cis: BTreeSet<&String> = new.cis().iter().collect();

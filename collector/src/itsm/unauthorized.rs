@@ -11,7 +11,7 @@
 //! flagged twice. A person then acknowledges a flag (with a note) or links it to the change that
 //! explains it; both are audited and kept in the flag's history.
 
-use super::change::{ChangeState, changes_on};
+use super::change::{ChangeWindow, windows_on};
 use super::numbering::{self, RecordKind};
 use super::record::{self, Record, stage};
 use super::{Actor, DiscoveredChange, DiscoveredChangeKind, ItsmError, Page, Result, write_lock};
@@ -110,6 +110,11 @@ impl FlagFilter {
 
 /// Whether `change` authorizes what discovery saw at `at` on one of its CIs (see the module doc).
 pub fn covers(change: &Change, at: OffsetDateTime) -> bool {
+    window_covers(&ChangeWindow::of(change), at)
+}
+
+/// [`covers`] from the change's state and window alone.
+fn window_covers(change: &ChangeWindow, at: OffsetDateTime) -> bool {
     change.state.authorizes()
         && change
             .window
@@ -166,14 +171,16 @@ pub fn evaluate_discovered_changes_at(
         return Ok(Vec::new());
     }
     let _guard = write_lock();
-    let planned: Vec<Change> = changes_on(store, ci)?
-        .into_iter()
-        .filter(|c| c.state != ChangeState::Cancelled)
-        .collect();
+    // Every change listed here has `ci` among its CIs (the CI index says so), as every discovered
+    // change is on `ci`.
+    let planned = windows_on(store, ci)?;
     let mut batch = Batch::new();
     let mut raised: Vec<Flag> = Vec::new();
     for discovered in changes {
-        if covering_change(&planned, discovered).is_some() {
+        if planned
+            .iter()
+            .any(|change| window_covers(change, discovered.at))
+        {
             continue;
         }
         let print = fingerprint(discovered)?;

@@ -1,7 +1,8 @@
 use super::*;
 use crate::itsm::audit::{AuditFilter, audit_list};
 use crate::itsm::change::{
-    ChangeTransition, ChangeType, NewChange, PlannedWindow, Risk, create_change, transition_change,
+    ChangeState, ChangeTransition, ChangeType, NewChange, PlannedWindow, Risk, create_change,
+    transition_change,
 };
 use crate::itsm::history::history;
 use crate::itsm::testutil::{T0, agent, approver, at, directory, memory, sled};
@@ -293,4 +294,61 @@ fn a_flag_is_stored_without_its_empty_fields_and_older_flags_with_them_still_rea
         )
         .unwrap();
     assert_eq!(&get_flag(store, &flag.id).unwrap(), flag);
+}
+
+#[test]
+fn a_changes_state_and_window_are_kept_beside_it_and_an_older_change_without_them_still_covers() {
+    use crate::itsm::change::{SPACE_WINDOWS, windows_on};
+    let store = memory();
+    let store = store.as_ref();
+    let id = change_on(store, "ci-000001", &[ChangeState::Scheduled]);
+    let window = PlannedWindow {
+        start: at(0),
+        end: at(60),
+    };
+    let scheduled = ChangeWindow {
+        state: ChangeState::Scheduled,
+        window: Some(window),
+    };
+    assert_eq!(windows_on(store, "ci-000001").unwrap(), [scheduled]);
+    assert_eq!(windows_on(store, "ci-000002").unwrap(), []);
+    let inside = discovered("ci-000001", at(30), "openssl");
+    let outside = discovered("ci-000001", at(200), "openssl");
+    assert!(
+        evaluate_discovered_changes_at(store, "ci-000001", std::slice::from_ref(&inside), at(31))
+            .unwrap()
+            .is_empty()
+    );
+
+    // Moves update it.
+    let request = ChangeTransition {
+        to: ChangeState::Implementing,
+        note: None,
+    };
+    transition_change(store, &approver(), &id, request, at(1)).unwrap();
+    assert_eq!(
+        windows_on(store, "ci-000001").unwrap()[0].state,
+        ChangeState::Implementing
+    );
+
+    // A change stored before the summaries existed is read whole, and covers the same.
+    let number = numbering::parse_kind(&id, RecordKind::Change).unwrap();
+    store.delete(SPACE_WINDOWS, &number.to_be_bytes()).unwrap();
+    assert_eq!(
+        windows_on(store, "ci-000001").unwrap()[0].state,
+        ChangeState::Implementing
+    );
+    let mut later = inside;
+    later.subject = "curl".into();
+    assert!(
+        evaluate_discovered_changes_at(store, "ci-000001", &[later], at(32))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        evaluate_discovered_changes_at(store, "ci-000001", &[outside], at(201))
+            .unwrap()
+            .len(),
+        1
+    );
 }
