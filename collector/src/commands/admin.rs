@@ -1,9 +1,10 @@
 //! `enroll-token` and `agent` subcommands, whether or not the collector is running (`user` and `token`
 //! extend [`Target`] in [`super::users`]).
 //!
-//! A storage engine admits one process per database. When no collector holds it, these commands open the database
-//! directly; when `serve` holds it, they call the running collector's admin API at the URL it wrote in
-//! `collector.url`, authenticated with `admin.token` and verified against `ca.pem`, all from the data dir.
+//! A storage engine admits one process per database. When no collector holds it, these commands open
+//! the database directly; when `serve` holds it, they call the running collector's admin API at the
+//! URL it wrote in `collector.url`, authenticated with `admin.token` and verified against `ca.pem`,
+//! all from the data dir.
 
 use crate::cli::OutputArgs;
 use crate::datadir::DataDir;
