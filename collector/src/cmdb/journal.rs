@@ -9,8 +9,8 @@
 //! `ci (u64 BE), record (u64 BE)` in `cmdb_history` to find a CI's records. Record numbers grow across
 //! the whole CMDB, so every record is written at the end of its space, which a B-tree engine keeps
 //! packed; keyed by CI, records landed in the middle of the tree and left every leaf they split half
-//! empty (redb: ~1.7 bytes of pages per byte of history). Records written before this layout sit in
-//! `cmdb_history` itself (a non-empty value) and are read there.
+//! empty (redb: ~1.6 bytes of pages per byte of history; 1.2 appended). Records written before this
+//! layout sit in `cmdb_history` itself (a non-empty value) and are read there.
 
 use super::history::Change;
 use super::model::{CiNum, ManagedFields, Source, ci_id};
