@@ -9,6 +9,7 @@
 #   benches/fleet-over-tls.sh                       # sled
 #   ENGINE=redb benches/fleet-over-tls.sh           # redb
 #   COLLECTOR_DIR=/tmp/before/target/release benches/fleet-over-tls.sh   # another build's collector (A/B)
+#   COVERED=1 benches/fleet-over-tls.sh              # upgrades registered as a change: no flags raised
 set -euo pipefail
 cd "$(dirname "$0")/.."
 collector="${COLLECTOR_DIR:-$PWD/target/release}/census-collector"
@@ -34,6 +35,7 @@ for _ in $(seq 100); do [ -f "$data/collector.url" ] && break; sleep 0.1; done
 token=$("$collector" enroll-token create --data-dir "$data" --max-uses 1000 | tail -1)
 "$fleetsim" --collector "$(cat "$data/collector.url")" --ca "$data/ca.pem" --token "$token" \
   --agents 300 --concurrency 32 --min-packages 1000 --max-packages 1000 \
-  --checkin-rounds 0 --checkin-seconds 0 --collector-pid "$collector_pid" "$@"
+  --checkin-rounds 0 --checkin-seconds 0 --collector-pid "$collector_pid" \
+  ${COVERED:+--cover-upgrades-with "$(cat "$data/admin.token")"} "$@"
 grep VmHWM "/proc/$collector_pid/status"
 du -sk "$data"/db "$data"/census.redb 2>/dev/null || true

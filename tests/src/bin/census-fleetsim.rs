@@ -60,6 +60,11 @@ struct Args {
     /// alone cannot say which one ran out).
     #[arg(long, value_name = "PID")]
     collector_pid: Option<u32>,
+    /// An API token (admin or approver): before the upgrade phase, register the upgrades as one
+    /// scheduled standard change over every CI, so that none raises an unauthorized-change flag (a
+    /// fleet that registers its routine updates). Without it every upgrade raises one.
+    #[arg(long, value_name = "TOKEN")]
+    cover_upgrades_with: Option<String>,
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
@@ -117,6 +122,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             fleet::checkin_load(agents, std::time::Duration::from_secs(args.checkin_seconds)).await;
         agents = next;
         record(load, &meter);
+    }
+    if let Some(token) = &args.cover_upgrades_with {
+        let covered = fleet::cover_fleet_with_change(&options, token.trim())
+            .await
+            .context("registering the upgrades as a change (--cover-upgrades-with)")?;
+        eprintln!("census-fleetsim: one scheduled change covers the upgrades of {covered} CIs");
     }
     let upgrades = options.upgrades;
     let ready = fleet::prepare_round(agents, |agent| agent.upgrade_packages(upgrades));

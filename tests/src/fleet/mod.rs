@@ -37,9 +37,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+mod cover;
 mod phases;
 mod prepared;
 
+pub use cover::cover_fleet_with_change;
 pub use phases::*;
 pub use prepared::Prepared;
 use prepared::PreparedTransport;
