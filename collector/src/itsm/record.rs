@@ -92,17 +92,17 @@ pub fn load<R: Record>(store: &dyn Store, id: &str) -> Result<R> {
     })
 }
 
-/// `record` without its top-level `null` fields: the stored form (see the module doc).
-fn without_nulls(record: &serde_json::Value) -> serde_json::Value {
+/// The stored form of `record` (see the module doc): its JSON without the top-level `null` fields,
+/// written from borrowed fields (a change may list thousands of CIs).
+fn stored_bytes(record: &serde_json::Value) -> serde_json::Result<Vec<u8>> {
     match record {
-        serde_json::Value::Object(fields) => serde_json::Value::Object(
-            fields
+        serde_json::Value::Object(fields) => serde_json::to_vec(
+            &fields
                 .iter()
                 .filter(|(_, value)| !value.is_null())
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect(),
+                .collect::<std::collections::BTreeMap<_, _>>(),
         ),
-        other => other.clone(),
+        other => serde_json::to_vec(other),
     }
 }
 
@@ -124,8 +124,7 @@ pub(crate) fn stage<R: Record>(
         }
         None => None,
     };
-    let bytes = serde_json::to_vec(&without_nulls(&new_json))
-        .map_err(|e| corrupt(R::SPACE, new.id().as_bytes(), e))?;
+    let bytes = stored_bytes(&new_json).map_err(|e| corrupt(R::SPACE, new.id().as_bytes(), e))?;
     batch.put(R::SPACE, key(number), bytes);
     new.stage_beside(number, batch);
 
