@@ -224,6 +224,9 @@ fn diff_packages(old: &[Package], new: &[Package], ops: &mut Vec<DeltaOp>) {
 }
 
 /// Removes the packages named in `remove` or replaced by `upsert`, then adds `upsert`.
+/// Up to this many packages removed or replaced, [`patch_packages`] compares instead of hashing.
+const FEW_DOOMED: usize = 16;
+
 fn patch_packages<T: AsPackageRef>(
     packages: &mut Vec<T>,
     remove: &[Vec<Value>],
@@ -237,13 +240,25 @@ fn patch_packages<T: AsPackageRef>(
                 .map_err(|error| DeltaError::Invalid(format!("software.packages: {error}")))
         })
         .collect::<Result<_, _>>()?;
-    let doomed: HashSet<PackageKey<'_>> = remove
+    let doomed: Vec<PackageKey<'_>> = remove
         .iter()
         .filter_map(|identity| key_of_identity(identity))
         .chain(upsert.iter().map(package_key))
         .collect();
-    packages.retain(|package| !doomed.contains(&package.package_ref().identity()));
-    drop(doomed);
+    // A delta names a few packages in a list of ~1,000: comparing names (lengths first, then bytes)
+    // against a handful is several times cheaper than hashing every package's identity. A long list
+    // of removals (a machine wiped) still goes through a set.
+    if doomed.len() <= FEW_DOOMED {
+        packages.retain(|package| {
+            let (manager, name, arch, version) = package.package_ref().identity();
+            !doomed.iter().any(|doomed| {
+                doomed.1 == name && doomed.3 == version && doomed.0 == manager && doomed.2 == arch
+            })
+        });
+    } else {
+        let doomed: HashSet<PackageKey<'_>> = doomed.into_iter().collect();
+        packages.retain(|package| !doomed.contains(&package.package_ref().identity()));
+    }
     packages.extend(upsert.into_iter().map(item));
     Ok(())
 }

@@ -57,6 +57,34 @@ fn an_upgrade_is_one_patch_with_one_removal_and_one_insertion() {
 }
 
 #[test]
+fn a_few_and_many_packages_removed_or_replaced_apply_alike() {
+    // A few doomed packages are compared, many go through a set (`FEW_DOOMED`): both must patch
+    // exactly the packages named, including one whose name matches but whose arch does not.
+    let mut base: Vec<_> = (0..60)
+        .map(|i| package(&format!("pkg{i:02}"), "1.0-1"))
+        .collect();
+    base.push(Package {
+        arch: Some("i386".into()),
+        ..package("pkg00", "1.0-1")
+    });
+    let old = machine(base.clone());
+    for changed in [2, FEW_DOOMED, FEW_DOOMED + 1, 40] {
+        let mut packages = base.clone();
+        for package in packages.iter_mut().take(changed / 2) {
+            package.version = "2.0-1".into();
+        }
+        packages.truncate(packages.len() - (changed - changed / 2));
+        let new = machine(packages);
+        let delta = diff(&old, &new);
+        assert_eq!(
+            apply(&old, &delta).unwrap(),
+            new,
+            "{changed} packages changed"
+        );
+    }
+}
+
+#[test]
 fn an_upgrade_with_a_new_collection_time_keeps_the_rest_of_the_base() {
     let mut old = machine(vec![package("bash", "5.1"), package("curl", "7.88")]);
     old.collected_at = "2026-11-26T10:00:00Z".into();

@@ -73,24 +73,22 @@ impl AsPackageRef for Package {
 
 /// Puts a package list in canonical order: sorted by identity, the whole package as tie-breaker, one
 /// package per identity (the first in that order), as [`Inventory::canonicalize`] does.
+///
+/// [`Inventory::canonicalize`]: crate::inventory::Inventory::canonicalize
 pub fn canonicalize_packages<T: AsPackageRef>(packages: &mut Vec<T>) {
-    // Sorting by a key built once per package, then moving the packages once, costs a fraction of
-    // comparing packages built anew on every comparison (10,000 of them for 1,000 packages).
+    // Each package's view is built once (~10,000 comparisons for 1,000 packages would build them
+    // anew) and the sort moves positions, not the ~150-byte views: moving views (or the packages
+    // themselves) was most of a changed report's cost on the collector.
     let order: Vec<usize> = {
-        let mut keys: Vec<(CanonicalKey<'_>, usize)> = packages
-            .iter()
-            .enumerate()
-            .map(|(position, package)| {
-                let package = package.package_ref();
-                ((package.identity(), package), position)
-            })
-            .collect();
-        if keys.is_sorted() {
+        let views: Vec<PackageRef<'_>> = packages.iter().map(AsPackageRef::package_ref).collect();
+        // The position breaks ties, so equal packages keep their order: the sort is stable.
+        let by_view = |a: &usize, b: &usize| canonical_order(&views[*a], &views[*b]).then(a.cmp(b));
+        let mut order: Vec<usize> = (0..views.len()).collect();
+        if order.is_sorted_by(|a, b| by_view(a, b).is_le()) {
             Vec::new()
         } else {
-            // The position makes equal keys keep their order: the sort is stable.
-            keys.sort_unstable();
-            keys.into_iter().map(|(_, position)| position).collect()
+            order.sort_unstable_by(by_view);
+            order
         }
     };
     if !order.is_empty() {
@@ -105,11 +103,14 @@ pub fn canonicalize_packages<T: AsPackageRef>(packages: &mut Vec<T>) {
 }
 
 /// The canonical order of packages: identity first, then the whole package.
-type CanonicalKey<'a> = ((&'a str, &'a str, Option<&'a str>, &'a str), PackageRef<'a>);
+fn canonical_order(a: &PackageRef<'_>, b: &PackageRef<'_>) -> std::cmp::Ordering {
+    a.identity().cmp(&b.identity()).then_with(|| a.cmp(b))
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn a_package_ref_orders_and_serialises_as_its_package() {
@@ -160,5 +161,51 @@ mod tests {
                 ("kernel", Some("x86_64"), false),
             ]
         );
+    }
+
+    fn small_package() -> impl Strategy<Value = Package> {
+        // Few distinct values, so that identities and whole packages collide often.
+        let word = || prop::sample::select(vec!["a", "b", "c"]).prop_map(str::to_string);
+        (
+            word(),
+            word(),
+            word(),
+            prop::option::of(word()),
+            prop::option::of(word()),
+            prop::option::of(0u64..3),
+            prop::option::of(word()),
+        )
+            .prop_map(
+                |(manager, name, version, arch, vendor, installed_size_bytes, installed_at)| {
+                    Package {
+                        manager,
+                        name,
+                        version,
+                        arch,
+                        source: None,
+                        vendor,
+                        section: None,
+                        installed_size_bytes,
+                        installed_at,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn the_canonical_order_is_a_stable_sort_by_identity_then_package_deduplicated(
+            packages in prop::collection::vec(small_package(), 0..40),
+        ) {
+            let mut expected = packages.clone();
+            expected.sort_by(|a, b| {
+                let (a, b) = (a.package_ref(), b.package_ref());
+                a.identity().cmp(&b.identity()).then_with(|| a.cmp(&b))
+            });
+            expected.dedup_by(|a, b| a.package_ref().identity() == b.package_ref().identity());
+            let mut canonical = packages;
+            canonicalize_packages(&mut canonical);
+            prop_assert_eq!(canonical, expected);
+        }
     }
 }

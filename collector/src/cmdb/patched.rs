@@ -27,8 +27,9 @@ pub enum PackageItem {
         record: Arc<Package>,
         installed_at: Option<String>,
     },
-    /// A package the report brought.
-    New(Package),
+    /// A package the report brought (boxed: a few per report, and the list's items stay small to
+    /// sort and move).
+    New(Box<Package>),
 }
 
 impl AsPackageRef for PackageItem {
@@ -92,7 +93,7 @@ impl StoredBase {
         if let Some(at) = only.collected_at {
             shell.collected_at = at.to_string();
         }
-        only.patch(&mut packages, PackageItem::New)?;
+        only.patch(&mut packages, |package| PackageItem::New(Box::new(package)))?;
         // Bodies keep their entries by record id; the document's order is the canonical one.
         canonicalize_packages(&mut packages);
         Ok(PatchedInventory { shell, packages })
@@ -127,7 +128,7 @@ impl PatchedInventory {
                     installed_at: installed_at.clone(),
                     ..Package::clone(record)
                 },
-                PackageItem::New(package) => package.clone(),
+                PackageItem::New(package) => Package::clone(package),
             })
             .collect();
         inventory
