@@ -39,40 +39,36 @@ pub async fn deliver_round(
     let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for (mut agent, prepared) in ready.0 {
+    for (mut agent, mut prepared) in ready.0 {
         let semaphore = Arc::clone(&semaphore);
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await.ok();
             let began = Instant::now();
-            let (outcome, throttled) = agent.deliver_with_retries(&prepared, false).await;
-            (
-                agent,
-                began.elapsed().as_secs_f64() * 1000.0,
-                outcome,
-                throttled,
-            )
+            let (outcome, throttled) = agent.deliver_with_retries(&mut prepared, false).await;
+            let latency = began.elapsed().as_secs_f64() * 1000.0;
+            // Freed once the clock stopped (see `SimAgent::drop_spent`).
+            (agent, prepared, latency, outcome, throttled)
         });
     }
     let mut done = Vec::new();
+    let mut spent = Vec::new();
     let mut latencies = Vec::new();
     let mut outcomes = Vec::new();
     let mut throttles = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        if let Ok((agent, latency, outcome, throttled)) = joined {
+        if let Ok((agent, prepared, latency, outcome, throttled)) = joined {
             done.push(agent);
+            spent.push(prepared);
             latencies.push(latency);
             outcomes.push(outcome);
             throttles.push(throttled);
         }
     }
+    let seconds = started.elapsed().as_secs_f64();
+    drop(spent);
     done.sort_by_key(|agent| agent.index);
-    let stats = PhaseStats::from(
-        phase,
-        started.elapsed().as_secs_f64(),
-        latencies,
-        &outcomes,
-        &throttles,
-    );
+    done.iter_mut().for_each(SimAgent::drop_spent);
+    let stats = PhaseStats::from(phase, seconds, latencies, &outcomes, &throttles);
     (done, stats)
 }
 
@@ -136,11 +132,13 @@ pub async fn deliver_burst(ready: ReadyBurst, concurrency: usize) -> (Vec<SimAge
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await.ok();
             let mut results = Vec::with_capacity(queue.len());
-            for report in queue {
+            let mut spent = Vec::with_capacity(queue.len());
+            for mut report in queue {
                 let began = Instant::now();
                 // Agents keep the report and try again after any transient failure: the backlog
                 // must drain whatever the collector's connection limit did to the herd.
-                let (outcome, throttles) = agent.deliver_with_retries(&report, true).await;
+                let (outcome, throttles) = agent.deliver_with_retries(&mut report, true).await;
+                spent.push(report);
                 let failed = matches!(outcome, Outcome::Failed(_) | Outcome::Unreachable(_));
                 results.push((began.elapsed().as_secs_f64() * 1000.0, outcome, throttles));
                 if failed {
@@ -148,16 +146,18 @@ pub async fn deliver_burst(ready: ReadyBurst, concurrency: usize) -> (Vec<SimAge
                     break;
                 }
             }
-            (agent, results)
+            (agent, results, spent)
         });
     }
     let mut done = Vec::new();
+    let mut spent = Vec::new();
     let mut latencies = Vec::new();
     let mut outcomes = Vec::new();
     let mut throttles = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        if let Ok((agent, results)) = joined {
+        if let Ok((agent, results, agent_spent)) = joined {
             done.push(agent);
+            spent.push(agent_spent);
             for (latency, outcome, throttled) in results {
                 latencies.push(latency);
                 outcomes.push(outcome);
@@ -165,14 +165,11 @@ pub async fn deliver_burst(ready: ReadyBurst, concurrency: usize) -> (Vec<SimAge
             }
         }
     }
+    let seconds = started.elapsed().as_secs_f64();
+    drop(spent);
     done.sort_by_key(|agent| agent.index);
-    let stats = PhaseStats::from(
-        "outage burst",
-        started.elapsed().as_secs_f64(),
-        latencies,
-        &outcomes,
-        &throttles,
-    );
+    done.iter_mut().for_each(SimAgent::drop_spent);
+    let stats = PhaseStats::from("outage burst", seconds, latencies, &outcomes, &throttles);
     (done, stats)
 }
 
