@@ -1,6 +1,7 @@
 //! Criterion benchmarks of census-shared's hot pure paths: parsing and hashing a 1,000-package
-//! inventory, `delta::diff` and `delta::apply` between two such inventories a few upgrades apart, and
-//! version comparison on dpkg and rpm tables. Inputs are generated in code, deterministically.
+//! inventory, `delta::diff` and `delta::apply` between two such inventories a few upgrades apart, the
+//! canonical order of a shuffled package list, and version comparison on dpkg and rpm tables. Inputs
+//! are generated in code, deterministically.
 //!
 //! `cargo bench -p census-shared` measures (release); `cargo test -p census-shared --benches` runs each
 //! benchmark once in debug so CI keeps them compiling and working. Figures: BENCHMARKS.md.
@@ -8,9 +9,9 @@
 use census_shared::Inventory;
 use census_shared::delta::{apply, diff};
 use census_shared::hash::content_hash;
-use census_shared::inventory::Package;
+use census_shared::inventory::{Package, canonicalize_packages};
 use census_shared::version;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 /// A canonical inventory of `count` dpkg packages; packages in `upgraded` carry a newer revision.
@@ -73,6 +74,61 @@ fn delta(c: &mut Criterion) {
     });
 }
 
+/// Putting a machine's packages in canonical order, as the collector does with a changed report's
+/// packages (it holds them in record-id order, so shuffled), names shaped like a Debian system's:
+/// long shared prefixes (`libreoffice-`, `python3-`, `fonts-`) and short unique ones.
+fn package_order(c: &mut Criterion) {
+    const PREFIXES: &[&str] = &[
+        "lib",
+        "libreoffice-",
+        "python3-",
+        "fonts-",
+        "linux-image-",
+        "gir1.2-",
+        "",
+        "node-",
+    ];
+    const WORDS: &[&str] = &[
+        "core", "common", "data", "dev", "utils", "gtk-3", "calc", "client", "doc", "runtime",
+    ];
+    let mut packages: Vec<Package> = (0..1_000)
+        .map(|i| Package {
+            manager: "dpkg".into(),
+            name: format!(
+                "{}{}{}",
+                PREFIXES[i % PREFIXES.len()],
+                WORDS[(i / PREFIXES.len()) % WORDS.len()],
+                i / (PREFIXES.len() * WORDS.len())
+            ),
+            version: format!("{}.{}-1", i % 7, i % 13),
+            arch: Some("amd64".into()),
+            source: None,
+            vendor: Some("Debian Developers <debian-devel@lists.debian.org>".into()),
+            section: Some("libs".into()),
+            installed_size_bytes: Some(1024 * (i as u64 % 997)),
+            installed_at: None,
+        })
+        .collect();
+    // A deterministic shuffle (xorshift): record ids follow first sight across the fleet.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for i in (1..packages.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        packages.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    c.bench_function("package_order_1000/canonicalize_shuffled", |b| {
+        b.iter_batched(
+            || packages.clone(),
+            |mut packages| {
+                canonicalize_packages(&mut packages);
+                packages
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
 /// Pairs as real package databases write them: epochs, revisions, `~` pre-releases, `+` rebuilds.
 const DPKG: &[(&str, &str)] = &[
     ("1:2.3-4", "1:2.3-4+b1"),
@@ -109,5 +165,5 @@ fn versions(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, parse_and_hash, delta, versions);
+criterion_group!(benches, parse_and_hash, delta, package_order, versions);
 criterion_main!(benches);

@@ -79,19 +79,37 @@ pub fn canonicalize_packages<T: AsPackageRef>(packages: &mut Vec<T>) {
     // Each package's view is built once (~10,000 comparisons for 1,000 packages would build them
     // anew) and the sort moves positions, not the ~150-byte views: moving views (or the packages
     // themselves) was most of a changed report's cost on the collector.
-    let order: Vec<usize> = {
+    let order: Option<Vec<usize>> = {
         let views: Vec<PackageRef<'_>> = packages.iter().map(AsPackageRef::package_ref).collect();
         // The position breaks ties, so equal packages keep their order: the sort is stable.
-        let by_view = |a: &usize, b: &usize| canonical_order(&views[*a], &views[*b]).then(a.cmp(b));
+        let by_view = |a: usize, b: usize| canonical_order(&views[a], &views[b]).then(a.cmp(&b));
         let mut order: Vec<usize> = (0..views.len()).collect();
-        if order.is_sorted_by(|a, b| by_view(a, b).is_le()) {
-            Vec::new()
-        } else {
-            order.sort_unstable_by(by_view);
-            order
+        if !order.is_sorted_by(|a, b| by_view(*a, *b).is_le()) {
+            if views
+                .windows(2)
+                .all(|pair| pair[0].manager == pair[1].manager)
+            {
+                // One package manager (the usual machine): the name decides first, and its first
+                // sixteen bytes as a number decide most comparisons without reading the strings
+                // (823 of this machine's 846 dpkg names differ in them; 622 in eight).
+                let mut keyed: Vec<(u128, usize)> = views
+                    .iter()
+                    .enumerate()
+                    .map(|(position, view)| (name_prefix(view.name), position))
+                    .collect();
+                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| by_view(a.1, b.1)));
+                order = keyed.into_iter().map(|(_, position)| position).collect();
+            } else {
+                order.sort_unstable_by(|a, b| by_view(*a, *b));
+            }
         }
+        // One package per identity: the first in canonical order.
+        order.dedup_by(|later, kept| views[*later].identity() == views[*kept].identity());
+        let unchanged =
+            order.len() == views.len() && order.iter().enumerate().all(|(i, p)| i == *p);
+        (!unchanged).then_some(order)
     };
-    if !order.is_empty() {
+    if let Some(order) = order {
         let mut slots: Vec<Option<T>> = packages.drain(..).map(Some).collect();
         packages.extend(
             order
@@ -99,7 +117,16 @@ pub fn canonicalize_packages<T: AsPackageRef>(packages: &mut Vec<T>) {
                 .filter_map(|position| slots[position].take()),
         );
     }
-    packages.dedup_by(|a, b| a.package_ref().identity() == b.package_ref().identity());
+}
+
+/// The first sixteen bytes of `name` as a big-endian number, zero-padded: a smaller number means a
+/// smaller name (a zero byte is the least, so a name shorter than sixteen bytes sorts as the prefix
+/// it is), and equal numbers say nothing.
+fn name_prefix(name: &str) -> u128 {
+    let mut bytes = [0u8; 16];
+    let head = &name.as_bytes()[..name.len().min(16)];
+    bytes[..head.len()].copy_from_slice(head);
+    u128::from_be_bytes(bytes)
 }
 
 /// The canonical order of packages: identity first, then the whole package.
@@ -197,6 +224,31 @@ mod tests {
         fn the_canonical_order_is_a_stable_sort_by_identity_then_package_deduplicated(
             packages in prop::collection::vec(small_package(), 0..40),
         ) {
+            let mut expected = packages.clone();
+            expected.sort_by(|a, b| {
+                let (a, b) = (a.package_ref(), b.package_ref());
+                a.identity().cmp(&b.identity()).then_with(|| a.cmp(&b))
+            });
+            expected.dedup_by(|a, b| a.package_ref().identity() == b.package_ref().identity());
+            let mut canonical = packages;
+            canonicalize_packages(&mut canonical);
+            prop_assert_eq!(canonical, expected);
+        }
+
+        #[test]
+        fn names_sharing_their_first_sixteen_bytes_still_sort_by_the_whole_name(
+            mut packages in prop::collection::vec(small_package(), 0..40),
+            names in prop::collection::vec(prop::sample::select(vec![
+                "", "lib", "libreoffice", "libreoffice-core", "libreoffice-core-nogui",
+                "libreoffice-cord", "libreoffice-cor\u{0}", "libreoffice-cor",
+                "libreoffice-cor\u{0}\u{0}x", "libreoffice-core\u{0}", "zz",
+            ]), 40),
+        ) {
+            // One manager: the path that sorts by the name's first bytes.
+            for (package, name) in packages.iter_mut().zip(names) {
+                package.manager = "dpkg".into();
+                package.name = name.into();
+            }
             let mut expected = packages.clone();
             expected.sort_by(|a, b| {
                 let (a, b) = (a.package_ref(), b.package_ref());
