@@ -11,6 +11,7 @@
 #   COLLECTOR_DIR=/tmp/before/target/release benches/fleet-over-tls.sh   # another build's collector (A/B)
 #   COVERED=1 benches/fleet-over-tls.sh              # upgrades registered as a change: no flags raised
 #   AGENTS=1000 benches/fleet-over-tls.sh            # a larger fleet (300 by default): longer phases
+#   COMMIT_DELAY=0ms benches/fleet-over-tls.sh       # cmdb.commit_delay (4ms by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 collector="${COLLECTOR_DIR:-$PWD/target/release}/census-collector"
@@ -31,6 +32,7 @@ data="$work/data"
 "$collector" init --data-dir "$data" ${ENGINE:+--engine "$ENGINE"} >/dev/null
 # The simulator is one address standing for a whole fleet: let it hold a connection per agent.
 printf '[limits]\nmax_connections_per_address = %d\n' $(( ${AGENTS:-300} + 64 )) >"$work/collector.toml"
+[ -n "${COMMIT_DELAY:-}" ] && printf '[cmdb]\ncommit_delay = "%s"\n' "$COMMIT_DELAY" >>"$work/collector.toml"
 "$collector" serve --config "$work/collector.toml" --data-dir "$data" --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
 collector_pid=$!
 for _ in $(seq 100); do [ -f "$data/collector.url" ] && break; sleep 0.1; done

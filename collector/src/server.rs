@@ -68,6 +68,8 @@ pub struct ServeSettings {
     pub shutdown_grace: Duration,
     /// `cmdb.stale_after`: the live health report's default staleness.
     pub stale_after: Duration,
+    /// `cmdb.commit_delay` (see [`crate::store::group_commit`]).
+    pub commit_delay: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +173,7 @@ pub async fn bind(settings: ServeSettings) -> Result<RunningServer, ServerError>
         settings.agent_cert_validity,
     );
     state.stale_after = settings.stale_after;
+    state.group_commit.set_delay(settings.commit_delay);
     let router = api::router(state);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let accept = AcceptLoop {

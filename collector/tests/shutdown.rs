@@ -31,6 +31,7 @@ async fn a_request_in_flight_at_shutdown_is_answered_before_the_server_stops() {
         agent_cert_validity: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(10),
         stale_after: census_collector::config::DEFAULT_STALE_AFTER,
+        commit_delay: census_collector::config::DEFAULT_COMMIT_DELAY,
     })
     .await
     .unwrap();

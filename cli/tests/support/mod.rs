@@ -62,6 +62,7 @@ impl Collector {
             agent_cert_validity: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
             stale_after: census_collector::config::DEFAULT_STALE_AFTER,
+            commit_delay: census_collector::config::DEFAULT_COMMIT_DELAY,
         };
         let server = server::bind(settings).await.unwrap();
         let token =

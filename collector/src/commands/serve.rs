@@ -23,6 +23,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         agent_cert_validity: config.enrollment.agent_cert_validity,
         shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         stale_after: config.cmdb.stale_after,
+        commit_delay: config.cmdb.commit_delay,
     };
     let running = server::bind(settings)
         .await

@@ -6,14 +6,21 @@
 //! writer committed before calling is then on disk. One background thread runs flushes back to back
 //! while anyone waits, so all writers arriving during a flush share the next one.
 //!
+//! Under a steady stream of reports a flush carries only the few that committed while the previous
+//! one ran, and each flush costs CPU of its own (on redb a durable commit and two `fdatasync`s): with
+//! a commit delay, a flush asked for soon after the previous one ended (within [`STREAMING`], or the
+//! delay itself when longer) first waits that long, so that more writers share it (PostgreSQL's `commit_delay`, for the same reason). A
+//! lone report after a quiet spell is flushed at once.
+//!
 //! Layout: flush generations are numbered. `durable` asks for generation `started + 1` (the next flush
 //! to start, which necessarily starts after the call because starting takes the same lock) and waits on
 //! a watch channel until a flush of that generation or a later one completes.
 
 use super::{Store, StoreError};
 use crate::metrics::{Histogram, LATENCY_BUCKETS};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// The outcome of the latest finished flush: its generation and, on failure, the error (kept as
@@ -42,7 +49,13 @@ struct Schedule {
 struct Shared {
     schedule: Mutex<Schedule>,
     wake: Condvar,
+    /// The commit delay in microseconds (see the module documentation); 0 flushes at once.
+    delay_micros: AtomicU64,
 }
+
+/// A flush asked for within this long (or the commit delay, when longer) after the previous one
+/// ended finds reports streaming in, and waits for the commit delay first.
+pub const STREAMING: Duration = Duration::from_millis(10);
 
 /// Shares flushes among writers; see the module documentation. Dropping it stops the flusher thread
 /// once the flush in progress (if any) ends.
@@ -58,6 +71,7 @@ impl GroupCommit {
         let shared = Arc::new(Shared {
             schedule: Mutex::new(Schedule::default()),
             wake: Condvar::new(),
+            delay_micros: AtomicU64::new(0),
         });
         let (sender, finished) = watch::channel(Finished {
             generation: 0,
@@ -82,6 +96,12 @@ impl GroupCommit {
             finished,
             flush_seconds,
         }
+    }
+
+    /// Sets the commit delay (`cmdb.commit_delay`); zero, the default, flushes at once.
+    pub fn set_delay(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.shared.delay_micros.store(micros, Ordering::Relaxed);
     }
 
     /// Durations of the flushes run so far.
@@ -132,6 +152,7 @@ fn run_flusher(
     sender: &watch::Sender<Finished>,
     flush_seconds: &Histogram,
 ) {
+    let mut last_ended: Option<Instant> = None;
     loop {
         let generation = {
             let mut schedule = lock(&shared.schedule);
@@ -143,6 +164,17 @@ fn run_flusher(
             }
             if schedule.wanted <= schedule.started {
                 return; // closed and nobody waits
+            }
+            let delay = Duration::from_micros(shared.delay_micros.load(Ordering::Relaxed));
+            if !delay.is_zero()
+                && !schedule.closed
+                && last_ended.is_some_and(|ended| ended.elapsed() < STREAMING.max(delay))
+            {
+                // Writers arriving meanwhile ask for this same generation: `started` moves on only
+                // below, so they share the flush.
+                drop(schedule);
+                std::thread::sleep(delay);
+                schedule = lock(&shared.schedule);
             }
             schedule.started += 1;
             schedule.started
@@ -159,6 +191,7 @@ fn run_flusher(
             }
         };
         sender.send_replace(Finished { generation, error });
+        last_ended = Some(Instant::now());
     }
 }
 
@@ -262,5 +295,37 @@ mod tests {
         assert!(matches!(error, StoreError::DiskFull), "{error}");
         store.disk_full.store(false, Ordering::SeqCst);
         group.durable().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_a_commit_delay_a_streaming_flush_waits_and_carries_more_and_a_lone_one_does_not()
+    {
+        let store = Arc::new(CountingStore::default());
+        let group = Arc::new(GroupCommit::new(store.clone()));
+        let delay = Duration::from_millis(300);
+        group.set_delay(delay);
+        let write = |key: u64| {
+            let (store, group) = (Arc::clone(&store), Arc::clone(&group));
+            async move {
+                store.put("reports", &key.to_be_bytes(), b"x").unwrap();
+                let asked = Instant::now();
+                group.durable().await.unwrap();
+                asked.elapsed()
+            }
+        };
+        // The first flush follows no other: at once.
+        assert!(write(1).await < delay);
+        // Right after it, reports stream in: the next flush waits for the delay, and a report
+        // committed meanwhile shares it.
+        let second = tokio::spawn(write(2));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let third = tokio::spawn(write(3));
+        assert!(second.await.unwrap() >= delay);
+        third.await.unwrap();
+        assert_eq!(store.flushes.load(Ordering::SeqCst), 2);
+        // After a quiet spell longer than the delay, a lone report is flushed at once.
+        tokio::time::sleep(delay + Duration::from_millis(100)).await;
+        assert!(write(4).await < delay);
+        assert_eq!(store.flushes.load(Ordering::SeqCst), 3);
     }
 }

@@ -181,6 +181,7 @@ fn settings(store: Arc<dyn Store>, [ca, ca_key, cert, key]: [&str; 4]) -> ServeS
         agent_cert_validity: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
         stale_after: census_collector::config::DEFAULT_STALE_AFTER,
+        commit_delay: census_collector::config::DEFAULT_COMMIT_DELAY,
     }
 }
 
