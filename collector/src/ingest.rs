@@ -216,7 +216,7 @@ impl Ingest {
                 self.apply_delta(agent_id, &base_hash, &delta)?
             }
             ReportBody::Known {
-                mut inventory,
+                inventory,
                 known_packages,
                 known_installed_at,
             } => {
@@ -237,12 +237,11 @@ impl Ingest {
                 };
                 match resolved {
                     // The rebuilt document is checked against the header's hash below, like any.
-                    Ok(mut records) => {
-                        for (record, installed_at) in records.iter_mut().zip(known_installed_at) {
-                            record.installed_at = installed_at;
-                        }
-                        inventory.software.packages.extend(records);
-                    }
+                    Ok(records) => Incoming::Patched(PatchedInventory::from_known(
+                        *inventory,
+                        records,
+                        known_installed_at,
+                    )),
                     Err(missing) => {
                         return Err(IngestError::UnknownPackages {
                             missing: PackageDigests(missing),
@@ -250,7 +249,6 @@ impl Ingest {
                         });
                     }
                 }
-                Incoming::Full(*inventory)
             }
         };
         validate(incoming.shell())?;
@@ -312,7 +310,8 @@ impl Ingest {
 /// A report's inventory once its delta, if any, is applied.
 enum Incoming {
     Full(Inventory),
-    /// The usual delta (packages only), applied to the CI body's shared package records.
+    /// The usual delta (packages only) applied to the CI body's shared package records, or a
+    /// `known` report's digests resolved to them.
     Patched(PatchedInventory),
 }
 

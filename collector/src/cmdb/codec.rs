@@ -157,9 +157,14 @@ impl Interner {
 
     /// The record named by `digest`, if exactly one record has it.
     pub fn by_digest(&self, digest: &PackageDigest) -> Option<&Package> {
+        self.id_by_digest(digest).and_then(|id| self.get(id))
+    }
+
+    /// The id of the one record with this digest, if exactly one has it.
+    pub fn id_by_digest(&self, digest: &PackageDigest) -> Option<u32> {
         match self.by_digest.get(digest) {
             Some(&AMBIGUOUS) | None => None,
-            Some(&id) => self.get(id),
+            Some(&id) => Some(id),
         }
     }
 

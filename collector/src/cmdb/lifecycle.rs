@@ -83,7 +83,7 @@ impl Cmdb {
         self.stage_create(
             tx,
             agent_id,
-            inventory,
+            ReportInventory::Full(inventory),
             identity,
             &by.at,
             Some((conflict, by)),

@@ -249,18 +249,22 @@ impl Cmdb {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The package records named by `digests` (a `known` report), in order; or every digest no single
-    /// record answers to, for the agent to send those packages in full.
+    /// The package records named by `digests` (a `known` report), in order, as (record id, shared
+    /// record); or every digest no single record answers to, for the agent to send those packages in
+    /// full.
     pub fn resolve_packages(
         &self,
         digests: &[PackageDigest],
-    ) -> Result<Vec<Package>, Vec<PackageDigest>> {
+    ) -> Result<Vec<(u32, Arc<Package>)>, Vec<PackageDigest>> {
         let interner = self.interner();
         let mut records = Vec::with_capacity(digests.len());
         let mut missing = Vec::new();
         for digest in digests {
-            match interner.by_digest(digest) {
-                Some(record) if missing.is_empty() => records.push(record.clone()),
+            let found = interner
+                .id_by_digest(digest)
+                .and_then(|id| Some((id, interner.record(id)?)));
+            match found {
+                Some(record) if missing.is_empty() => records.push(record),
                 Some(_) => {}
                 None => missing.push(*digest),
             }

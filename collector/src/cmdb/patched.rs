@@ -108,6 +108,34 @@ pub struct PatchedInventory {
 }
 
 impl PatchedInventory {
+    /// A `known` report's document: `inventory` with its own packages (those the agent sent whole)
+    /// and the shared `records` its digests named, each with its install time on this machine from
+    /// `installed_at` (by position; none when shorter). Canonical, as the whole-document path makes
+    /// it; the records are referenced, not copied.
+    pub fn from_known(
+        mut inventory: Inventory,
+        records: Vec<(u32, Arc<Package>)>,
+        installed_at: Vec<Option<String>>,
+    ) -> Self {
+        inventory.canonicalize();
+        let whole = std::mem::take(&mut inventory.software.packages);
+        let mut installed_at = installed_at.into_iter();
+        let mut packages: Vec<PackageItem> = whole
+            .into_iter()
+            .map(|package| PackageItem::New(Box::new(package)))
+            .chain(records.into_iter().map(|(id, record)| PackageItem::Stored {
+                id,
+                record,
+                installed_at: installed_at.next().flatten(),
+            }))
+            .collect();
+        canonicalize_packages(&mut packages);
+        Self {
+            shell: inventory,
+            packages,
+        }
+    }
+
     /// The content hash of the whole document (`census_shared::hash::content_hash`).
     pub fn content_hash(&self) -> String {
         hash::content_hash_with_packages(&self.shell, &self.packages)
@@ -149,6 +177,15 @@ impl<'a> ReportInventory<'a> {
         match self {
             ReportInventory::Full(inventory) => inventory,
             ReportInventory::Patched(patched) => &patched.shell,
+        }
+    }
+
+    /// The whole document: borrowed when it is one, built otherwise (paths that keep a report
+    /// whole, such as an identity conflict's waiting inventory).
+    pub(crate) fn whole(&self) -> std::borrow::Cow<'a, Inventory> {
+        match self {
+            ReportInventory::Full(inventory) => std::borrow::Cow::Borrowed(inventory),
+            ReportInventory::Patched(patched) => std::borrow::Cow::Owned(patched.materialize()),
         }
     }
 

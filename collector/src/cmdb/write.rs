@@ -156,23 +156,15 @@ impl Cmdb {
             };
             return Ok(ReportApplied { outcome, changes });
         }
-        // An agent without a CI is reconciled on the whole document (a patched one is rare here: its
-        // CI went away between reading the base and this write).
-        let materialized;
-        let inventory = match report {
-            ReportInventory::Full(inventory) => inventory,
-            ReportInventory::Patched(patched) => {
-                materialized = patched.materialize();
-                &materialized
-            }
-        };
+        // An agent without a CI: a new machine's first report (a `known` one on shared records, or
+        // a full one), or a patched one whose CI went away between reading the base and this write.
         let outcome = if let Some(number) = self.open_conflict_of(agent_id)? {
-            conflicts::stage_unattached_inventory(&mut tx.batch, agent_id, inventory);
+            conflicts::stage_unattached_inventory(&mut tx.batch, agent_id, &report.whole());
             CiOutcome::Conflict {
                 conflict: conflicts::conflict_id(number),
             }
         } else {
-            let identifiers = Identifiers::of(inventory);
+            let identifiers = Identifiers::of(report.shell());
             let candidates = self.candidates(&identifiers)?;
             match decide(&identifiers, &candidates) {
                 Decision::Attach {
@@ -196,7 +188,7 @@ impl Cmdb {
                         ci,
                         header,
                         agent_id,
-                        Some(ReportInventory::Full(inventory)),
+                        Some(report),
                         Some(explanation),
                         now,
                     )?;
@@ -214,7 +206,7 @@ impl Cmdb {
                         at: now.to_string(),
                     };
                     let ci =
-                        self.stage_create(&mut tx, agent_id, inventory, explanation, now, None)?;
+                        self.stage_create(&mut tx, agent_id, report, explanation, now, None)?;
                     CiOutcome::Created { ci: ci_id(ci) }
                 }
                 Decision::Conflict { candidates, reason } => {
@@ -229,7 +221,7 @@ impl Cmdb {
                         status: conflicts::ConflictStatus::Open,
                     };
                     tracing::warn!(conflict = %conflict.id, agent = agent_id, reason = %conflict.reason, "identity conflict queued");
-                    conflicts::stage_unattached_inventory(&mut tx.batch, agent_id, inventory);
+                    conflicts::stage_unattached_inventory(&mut tx.batch, agent_id, &report.whole());
                     tx.batch.put(
                         SPACE_CONFLICTS,
                         number.to_be_bytes().to_vec(),
@@ -299,11 +291,13 @@ impl Cmdb {
         &self,
         tx: &mut Tx,
         agent_id: &str,
-        inventory: &Inventory,
+        report: ReportInventory<'_>,
         identity: IdentityExplanation,
         now: &str,
         split: Option<(&str, &Provenance)>,
     ) -> CmdbResult<CiNum> {
+        // Identifiers and index keys come from the shell: packages are neither.
+        let inventory = report.shell();
         let ci = tx.counters.next_ci;
         tx.counters.next_ci += 1;
         let agent_provenance = Provenance {
@@ -330,7 +324,12 @@ impl Cmdb {
             identifiers: Identifiers::of(inventory),
             records_since_checkpoint: 0,
         };
-        let (body, ids) = codec::encode(inventory, &mut self.interner_mut());
+        let (body, entries) = {
+            let mut interner = self.interner_mut();
+            let packages = report.intern(&mut interner);
+            codec::encode_interned(report.shell(), packages)
+        };
+        let ids: Vec<u32> = entries.into_iter().map(|(id, _)| id).collect();
         tx.batch.put(SPACE_BODY, ci.to_be_bytes().to_vec(), body);
         // From now on the CI body is the agent's delta base; a copy kept during a conflict goes.
         tx.batch

@@ -214,3 +214,72 @@ fn install_times_travel_beside_the_digests_and_land_on_this_machine_only() {
     assert!(error.to_string().contains("known_installed_at"), "{error}");
     assert!(harness.ingest.state("agt-3").unwrap().is_none());
 }
+
+#[test]
+fn a_reinstalled_machine_in_the_known_form_attaches_to_its_ci_with_its_whole_inventory() {
+    let (_dir, harness, _) = one_machine_reported();
+    // The same server (serial SN1) reinstalled: a new agent and machine-id, a package more.
+    let mut reinstalled = server("web-01", Some("SN1"), None, "m1-new", "aa:00:00:00:00:01");
+    reinstalled.collected_at = t(1);
+    reinstalled
+        .software
+        .packages
+        .extend(packages(&[("nginx", "1.22")]));
+    reinstalled.canonicalize();
+    let nginx_digest = reinstalled
+        .software
+        .packages
+        .iter()
+        .find(|package| package.name == "nginx")
+        .map(|package| package_digest(&package.package_ref()))
+        .unwrap();
+
+    let outcome = harness
+        .ingest
+        .report(
+            "agt-9",
+            &header("agt-9", 1, &reinstalled),
+            known(&reinstalled, &[nginx_digest]),
+            &t(1),
+        )
+        .unwrap();
+    assert!(
+        matches!(&outcome.ci, Some(CiOutcome::Attached { ci, .. }) if ci == "ci-000001"),
+        "{outcome:?}"
+    );
+    assert_eq!(harness.n_cis(), 1);
+    assert_eq!(stored_inventory(&harness, &outcome), reinstalled);
+}
+
+#[test]
+fn a_known_report_that_opens_an_identity_conflict_is_kept_whole_while_it_waits() {
+    let (_dir, mut harness, _) = one_machine_reported();
+    // A second CI; then a machine whose serial names the first and whose machine-id and MAC name
+    // the second.
+    harness.ci(
+        "agt-2",
+        &server("web-02", None, None, "m2", "aa:00:00:00:00:02"),
+        &t(0),
+    );
+    let mut confused = server("web-02", Some("SN1"), None, "m2", "aa:00:00:00:00:02");
+    confused.collected_at = t(1);
+    confused.canonicalize();
+
+    let outcome = harness
+        .ingest
+        .report(
+            "agt-x",
+            &header("agt-x", 1, &confused),
+            known(&confused, &[]),
+            &t(1),
+        )
+        .unwrap();
+    assert!(
+        matches!(outcome.ci, Some(CiOutcome::Conflict { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        harness.cmdb.unattached_inventory("agt-x").unwrap(),
+        Some(confused)
+    );
+}
