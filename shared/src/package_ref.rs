@@ -219,17 +219,24 @@ mod tests {
             )
     }
 
+    /// The canonical order as documented, done the plain way: a stable sort by identity then the
+    /// whole package, then the first of each identity.
+    fn canonical_by_definition(packages: &[Package]) -> Vec<Package> {
+        let mut sorted = packages.to_vec();
+        sorted.sort_by(|a, b| {
+            let (a, b) = (a.package_ref(), b.package_ref());
+            a.identity().cmp(&b.identity()).then_with(|| a.cmp(&b))
+        });
+        sorted.dedup_by(|a, b| a.package_ref().identity() == b.package_ref().identity());
+        sorted
+    }
+
     proptest! {
         #[test]
         fn the_canonical_order_is_a_stable_sort_by_identity_then_package_deduplicated(
             packages in prop::collection::vec(small_package(), 0..40),
         ) {
-            let mut expected = packages.clone();
-            expected.sort_by(|a, b| {
-                let (a, b) = (a.package_ref(), b.package_ref());
-                a.identity().cmp(&b.identity()).then_with(|| a.cmp(&b))
-            });
-            expected.dedup_by(|a, b| a.package_ref().identity() == b.package_ref().identity());
+            let expected = canonical_by_definition(&packages);
             let mut canonical = packages;
             canonicalize_packages(&mut canonical);
             prop_assert_eq!(canonical, expected);
@@ -249,12 +256,7 @@ mod tests {
                 package.manager = "dpkg".into();
                 package.name = name.into();
             }
-            let mut expected = packages.clone();
-            expected.sort_by(|a, b| {
-                let (a, b) = (a.package_ref(), b.package_ref());
-                a.identity().cmp(&b.identity()).then_with(|| a.cmp(&b))
-            });
-            expected.dedup_by(|a, b| a.package_ref().identity() == b.package_ref().identity());
+            let expected = canonical_by_definition(&packages);
             let mut canonical = packages;
             canonicalize_packages(&mut canonical);
             prop_assert_eq!(canonical, expected);
