@@ -107,9 +107,54 @@ fn identity_key(identity: &[Value]) -> String {
 /// What changed from `old` to `new`.
 pub fn diff(old: &Inventory, new: &Inventory) -> Delta {
     let mut ops = Vec::new();
-    diff_value(&mut Vec::new(), &shell(old), &shell(new), &mut ops);
+    if same_but_packages_and_collection_time(old, new) {
+        // The usual changed report (and the collector's reverse delta for its history): comparing
+        // the structs spares building both shells as JSON trees. The ops are those the generic
+        // diff gives: a differing top-level key is one `Set` of its new value.
+        if old.collected_at != new.collected_at {
+            ops.push(DeltaOp::Set {
+                path: vec!["collected_at".to_string()],
+                value: Value::String(new.collected_at.clone()),
+            });
+        }
+    } else {
+        diff_value(&mut Vec::new(), &shell(old), &shell(new), &mut ops);
+    }
     diff_packages(&old.software.packages, &new.software.packages, &mut ops);
     Delta { ops }
+}
+
+/// Whether `old` and `new` differ at most in their packages and collection time. Every field is
+/// named, as in [`shell`], so that a new field cannot be left out of the comparison.
+fn same_but_packages_and_collection_time(old: &Inventory, new: &Inventory) -> bool {
+    let Inventory {
+        schema_version,
+        collected_at: _,
+        agent,
+        host,
+        os,
+        hardware,
+        filesystems,
+        network,
+        software: _,
+        users,
+        groups,
+        services,
+        listening_ports,
+        collection_errors,
+    } = old;
+    *schema_version == new.schema_version
+        && *agent == new.agent
+        && *host == new.host
+        && *os == new.os
+        && *hardware == new.hardware
+        && *filesystems == new.filesystems
+        && *network == new.network
+        && *users == new.users
+        && *groups == new.groups
+        && *services == new.services
+        && *listening_ports == new.listening_ports
+        && *collection_errors == new.collection_errors
 }
 
 fn to_value(inventory: &Inventory) -> Value {

@@ -248,6 +248,20 @@ proptest! {
     }
 
     #[test]
+    fn two_documents_alike_but_for_packages_and_time_diff_as_the_generic_path_does(
+        a in arbitrary_inventory(),
+        other in arbitrary_inventory(),
+    ) {
+        // The struct comparison's fast path: only the packages and the collection time differ.
+        let mut b = a.clone();
+        b.software.packages = other.software.packages;
+        b.collected_at = other.collected_at;
+        let typed = diff(&a, &b);
+        prop_assert_eq!(sorted(typed.clone()), sorted(generic_diff(&a, &b)));
+        prop_assert_eq!(apply(&a, &typed).unwrap(), b);
+    }
+
+    #[test]
     fn applying_the_diff_of_two_documents_gives_the_second(
         a in arbitrary_inventory(),
         b in arbitrary_inventory(),
