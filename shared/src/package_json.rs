@@ -61,11 +61,23 @@ fn write_str(out: &mut Vec<u8>, value: &str) {
     out.push(b'"');
     let bytes = value.as_bytes();
     let mut start = 0;
-    for (at, &byte) in bytes.iter().enumerate() {
+    let mut at = 0;
+    while at < bytes.len() {
+        // Eight bytes at a time while none needs escaping, as in nearly every package string:
+        // testing each byte on its own was 7% of the collector's CPU per changed report.
+        if let Some(chunk) = bytes.get(at..at + 8)
+            && let Ok(word) = <[u8; 8]>::try_from(chunk)
+            && !needs_escape(u64::from_le_bytes(word))
+        {
+            at += 8;
+            continue;
+        }
+        let byte = bytes[at];
+        at += 1;
         if byte >= 0x20 && byte != b'"' && byte != b'\\' {
             continue;
         }
-        out.extend_from_slice(&bytes[start..at]);
+        out.extend_from_slice(&bytes[start..at - 1]);
         match byte {
             b'"' => out.extend_from_slice(br#"\""#),
             b'\\' => out.extend_from_slice(br"\\"),
@@ -81,10 +93,24 @@ fn write_str(out: &mut Vec<u8>, value: &str) {
                 out.push(HEX[usize::from(byte & 0xf)]);
             }
         }
-        start = at + 1;
+        start = at;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any of the eight bytes of `word` is below 0x20, a quote or a backslash: the bytes JSON
+/// escapes. Exact both ways ("Determine if a word has a byte less than n", Bit Twiddling Hacks):
+/// a byte below `n` (at most 128) borrows into its own high bit, and bytes of 0x80 and above are
+/// masked out by `!word`.
+fn needs_escape(word: u64) -> bool {
+    let has_byte_below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGH_BITS != 0;
+    has_byte_below(word, 0x20)
+        || has_byte_below(word ^ (ONES * u64::from(b'"')), 1)
+        || has_byte_below(word ^ (ONES * u64::from(b'\\')), 1)
 }
 
 fn write_u64(out: &mut Vec<u8>, mut value: u64) {
@@ -143,7 +169,32 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn every_byte_value_at_every_place_of_a_plain_word_is_judged_as_json_judges_it() {
+        for at in 0..8 {
+            for byte in 0..=u8::MAX {
+                let mut bytes = *b"abcdefgh";
+                bytes[at] = byte;
+                let expected = byte < 0x20 || byte == b'"' || byte == b'\\';
+                assert_eq!(
+                    needs_escape(u64::from_le_bytes(bytes)),
+                    expected,
+                    "{byte:#04x} at {at}"
+                );
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn a_word_needs_escaping_exactly_when_one_of_its_bytes_does(word in any::<u64>(), at in 0usize..8, byte in any::<u8>()) {
+            // Random words rarely hold a quote or a backslash: plant one byte of any value.
+            let mut bytes = word.to_le_bytes();
+            bytes[at] = byte;
+            let expected = bytes.iter().any(|b| *b < 0x20 || *b == b'"' || *b == b'\\');
+            prop_assert_eq!(needs_escape(u64::from_le_bytes(bytes)), expected);
+        }
+
         #[test]
         fn generated_packages_are_written_as_serde_json_writes_them(
             manager in text(), name in text(), version in text(),
