@@ -11,7 +11,10 @@
 //! patched as typed records rather than through JSON values; the result is the same delta as the
 //! generic path would give (property-tested against it), at a fraction of the allocations.
 
-use crate::inventory::{AsPackageRef, Inventory, Package, Software};
+use crate::inventory::{
+    AgentInfo, AsPackageRef, CollectionError, Filesystem, Group, Hardware, Host, Inventory,
+    ListeningPort, Network, Os, Package, Service, Software, User,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -124,37 +127,9 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Delta {
     Delta { ops }
 }
 
-/// Whether `old` and `new` differ at most in their packages and collection time. Every field is
-/// named, as in [`shell`], so that a new field cannot be left out of the comparison.
+/// Whether `old` and `new` differ at most in their packages and collection time.
 fn same_but_packages_and_collection_time(old: &Inventory, new: &Inventory) -> bool {
-    let Inventory {
-        schema_version,
-        collected_at: _,
-        agent,
-        host,
-        os,
-        hardware,
-        filesystems,
-        network,
-        software: _,
-        users,
-        groups,
-        services,
-        listening_ports,
-        collection_errors,
-    } = old;
-    *schema_version == new.schema_version
-        && *agent == new.agent
-        && *host == new.host
-        && *os == new.os
-        && *hardware == new.hardware
-        && *filesystems == new.filesystems
-        && *network == new.network
-        && *users == new.users
-        && *groups == new.groups
-        && *services == new.services
-        && *listening_ports == new.listening_ports
-        && *collection_errors == new.collection_errors
+    ShellParts::of(old) == ShellParts::of(new)
 }
 
 fn to_value(inventory: &Inventory) -> Value {
@@ -162,42 +137,73 @@ fn to_value(inventory: &Inventory) -> Value {
     serde_json::to_value(inventory).unwrap_or(Value::Null)
 }
 
-/// The document's JSON form with an empty package list. Every field is named (no `..`) so that a new
-/// field of [`Inventory`] or [`Software`] fails to compile here instead of silently missing from deltas.
+/// Every field of a document but its packages and collection time, borrowed: what [`shell`] writes
+/// and [`diff`] compares. Every field is named (no `..`) so that a new field of [`Inventory`] or
+/// [`Software`] fails to compile here instead of silently missing from deltas.
+#[derive(PartialEq, Serialize)]
+struct ShellParts<'a> {
+    schema_version: u32,
+    agent: &'a AgentInfo,
+    host: &'a Host,
+    os: &'a Os,
+    hardware: &'a Hardware,
+    filesystems: &'a [Filesystem],
+    network: &'a Network,
+    users: &'a [User],
+    groups: &'a [Group],
+    services: &'a [Service],
+    listening_ports: &'a [ListeningPort],
+    collection_errors: &'a [CollectionError],
+}
+
+impl<'a> ShellParts<'a> {
+    fn of(inventory: &'a Inventory) -> Self {
+        let Inventory {
+            schema_version,
+            collected_at: _,
+            agent,
+            host,
+            os,
+            hardware,
+            filesystems,
+            network,
+            software,
+            users,
+            groups,
+            services,
+            listening_ports,
+            collection_errors,
+        } = inventory;
+        let Software { packages: _ } = software;
+        ShellParts {
+            schema_version: *schema_version,
+            agent,
+            host,
+            os,
+            hardware,
+            filesystems,
+            network,
+            users,
+            groups,
+            services,
+            listening_ports,
+            collection_errors,
+        }
+    }
+}
+
+/// The document's JSON form with an empty package list.
 fn shell(inventory: &Inventory) -> Value {
-    let Inventory {
-        schema_version,
-        collected_at,
-        agent,
-        host,
-        os,
-        hardware,
-        filesystems,
-        network,
-        software,
-        users,
-        groups,
-        services,
-        listening_ports,
-        collection_errors,
-    } = inventory;
-    let Software { packages: _ } = software;
-    serde_json::json!({
-        "schema_version": schema_version,
-        "collected_at": collected_at,
-        "agent": agent,
-        "host": host,
-        "os": os,
-        "hardware": hardware,
-        "filesystems": filesystems,
-        "network": network,
-        "software": { "packages": [] },
-        "users": users,
-        "groups": groups,
-        "services": services,
-        "listening_ports": listening_ports,
-        "collection_errors": collection_errors,
-    })
+    // Our plain structs always serialise.
+    let mut value = serde_json::to_value(ShellParts::of(inventory)).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut value {
+        fields.insert(
+            "collected_at".into(),
+            Value::String(inventory.collected_at.clone()),
+        );
+        fields.insert("software".into(), serde_json::json!({ "packages": [] }));
+    }
+    value
 }
 
 /// A package's identity (see [`KEYED_LISTS`]): manager, name, arch, version.

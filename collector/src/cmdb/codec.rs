@@ -270,7 +270,9 @@ impl<'a> WithoutPackages<'a> {
 /// One package of a body: its record id and the machine's own `installed_at`.
 pub type Entry = (u32, Option<String>);
 
-/// Encodes `inventory`; returns the body and its sorted package ids.
+/// Encodes `inventory`; returns the body and its sorted package ids (the write path encodes through
+/// `patched::ReportInventory::encode`).
+#[cfg(test)]
 pub fn encode(inventory: &Inventory, interner: &mut Interner) -> (Vec<u8>, Vec<u32>) {
     let (body, entries) = encode_entries(inventory, interner);
     (body, entries.into_iter().map(|(id, _)| id).collect())

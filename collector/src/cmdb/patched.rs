@@ -197,6 +197,13 @@ impl<'a> ReportInventory<'a> {
         }
     }
 
+    /// The CI body for this inventory and its package entries (sorted by record id), interning the
+    /// records the CMDB does not hold yet.
+    pub(crate) fn encode(&self, interner: &mut Interner) -> (Vec<u8>, Vec<codec::Entry>) {
+        let packages = self.intern(interner);
+        codec::encode_interned(self.shell(), packages)
+    }
+
     /// (record id, install time) of every package, interning the ones the CMDB does not hold yet.
     pub(crate) fn intern(&self, interner: &mut Interner) -> Vec<(u32, Option<&'a str>)> {
         match self {

@@ -324,11 +324,7 @@ impl Cmdb {
             identifiers: Identifiers::of(inventory),
             records_since_checkpoint: 0,
         };
-        let (body, entries) = {
-            let mut interner = self.interner_mut();
-            let packages = report.intern(&mut interner);
-            codec::encode_interned(report.shell(), packages)
-        };
+        let (body, entries) = report.encode(&mut self.interner_mut());
         let ids: Vec<u32> = entries.into_iter().map(|(id, _)| id).collect();
         tx.batch.put(SPACE_BODY, ci.to_be_bytes().to_vec(), body);
         // From now on the CI body is the agent's delta base; a copy kept during a conflict goes.
@@ -497,8 +493,7 @@ impl Cmdb {
             Some(body) => codec::decode_parts(&body, &ci_id(ci))?,
             None => (Inventory::default(), Vec::new()),
         };
-        let ids = inventory.intern(&mut self.interner_mut());
-        let (body, new_entries) = codec::encode_interned(inventory.shell(), ids);
+        let (body, new_entries) = inventory.encode(&mut self.interner_mut());
         let (mut old, mut new) = (old_shell, inventory.without_packages());
         {
             let interner = self.interner();
