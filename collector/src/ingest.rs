@@ -7,13 +7,15 @@
 //!
 //! Reports from one agent are applied one at a time (a striped lock); different agents run in parallel.
 //! With a CMDB attached ([`Ingest::with_cmdb`]), every applied report (changed or not) is handed to it and
-//! its CI writes join the report's batch: one commit holds the agent state and the CI change. Right
-//! after that commit, the changes the report made are checked for unauthorized ones (ITSM flags commit
-//! their own batch; see [`crate::itsm::cmdb_directory`]).
+//! its CI writes join the report's batch: one commit holds the agent state and the CI change. The
+//! changes the report makes are checked for unauthorized ones before that commit, and the flags they
+//! raise join the same batch (see [`crate::itsm::cmdb_directory`]): a report is never durable without
+//! its flags.
 
 use crate::cmdb::history::Change;
 use crate::cmdb::patched::{PatchedInventory, ReportInventory};
 use crate::cmdb::{CiOutcome, Cmdb, CmdbError};
+use crate::itsm::unauthorized::StagedFlags;
 use crate::store::{Batch, Store, StoreError};
 use census_shared::delta::{self, DeltaError};
 use census_shared::hash::content_hash;
@@ -286,10 +288,16 @@ impl Ingest {
         }
         let ci = match &self.cmdb {
             Some(cmdb) => {
-                let applied =
-                    cmdb.apply_report_with(batch, agent_id, incoming.report(), changed, now)?;
-                if let Some(ci) = applied.outcome.ci() {
-                    self.flag_unauthorized(ci, now, &applied.changes);
+                let (applied, flags) = cmdb.apply_report_with(
+                    batch,
+                    agent_id,
+                    incoming.report(),
+                    changed,
+                    now,
+                    |ci, changes, batch| self.stage_unauthorized(ci, now, changes, batch),
+                )?;
+                if let Some(Some(flags)) = flags {
+                    flags.committed();
                 }
                 Some(applied.outcome)
             }
@@ -370,19 +378,25 @@ impl Ingest {
             .map_err(invalid)
     }
 
-    /// Evaluates the changes the report just committed on `ci` against the approved changes
-    /// ([`crate::itsm::cmdb_directory::flag_report_changes`]). Runs after the report's commit and
-    /// before the caller's group commit, so the flags are durable when the agent is answered. A failure
-    /// is logged, not returned: the report itself is applied and must be acknowledged.
-    fn flag_unauthorized(&self, ci: &str, now: &str, changes: &[Change]) {
+    /// Stages into the report's batch the flags for the changes it records on `ci` that no approved
+    /// change covers ([`crate::itsm::cmdb_directory::stage_report_flags`]): the report and its flags
+    /// are committed together, and are durable together when the agent is answered. A failure is
+    /// logged and stages nothing: the report itself is applied and must be acknowledged.
+    fn stage_unauthorized(
+        &self,
+        ci: &str,
+        now: &str,
+        changes: &[Change],
+        batch: &mut Batch,
+    ) -> Option<StagedFlags> {
         if changes.is_empty() {
-            return;
+            return None;
         }
-        if let Err(error) =
-            crate::itsm::cmdb_directory::flag_report_changes(self.store.as_ref(), ci, now, changes)
-        {
-            tracing::error!(%error, ci, "checking the report's changes for unauthorized ones failed");
-        }
+        crate::itsm::cmdb_directory::stage_report_flags(self.store.as_ref(), ci, now, changes, batch)
+            .inspect_err(|error| {
+                tracing::error!(%error, ci, "checking the report's changes for unauthorized ones failed");
+            })
+            .ok()
     }
 }
 

@@ -91,9 +91,6 @@ impl Cmdb {
         Ok(())
     }
 
-    /// Hands an applied report to the CMDB: reconciles the agent to a CI, records the changes, and
-    /// commits `batch` (the ingest's writes) together with the CMDB's, once. `changed` is false when the
-    /// agent's inventory is the one it reported last time.
     /// The inventory `agent_id`'s next delta applies to: its CI's latest inventory, or the one kept
     /// while its report waits in a conflict. `None` when the collector holds none (a full report is due).
     pub fn delta_base(&self, agent_id: &str) -> CmdbResult<Option<Inventory>> {
@@ -103,6 +100,9 @@ impl Cmdb {
         }
     }
 
+    /// Hands an applied report to the CMDB: reconciles the agent to a CI, records the changes, and
+    /// commits `batch` (the ingest's writes) together with the CMDB's, once. `changed` is false when the
+    /// agent's inventory is the one it reported last time.
     pub fn apply_report(
         &self,
         batch: Batch,
@@ -117,19 +117,25 @@ impl Cmdb {
             ReportInventory::Full(inventory),
             changed,
             now,
+            |_, _, _| (),
         )
-        .map(|applied| applied.outcome)
+        .map(|(applied, _)| applied.outcome)
     }
 
-    /// [`Cmdb::apply_report`] for an inventory in either form ([`ReportInventory`]).
-    pub fn apply_report_with(
+    /// [`Cmdb::apply_report`] for an inventory in either form ([`ReportInventory`]). When a CI takes
+    /// the report, `stage_also` is given the CI's id, the changes the report records on it and the
+    /// batch about to be committed, to stage writes that must be committed with the report (the
+    /// unauthorized-change flags); what it returns (a lock to hold until then, say) is kept until the
+    /// commit is done, then handed back.
+    pub fn apply_report_with<G>(
         &self,
         batch: Batch,
         agent_id: &str,
         report: ReportInventory<'_>,
         changed: bool,
         now: &str,
-    ) -> CmdbResult<ReportApplied> {
+        stage_also: impl FnOnce(&str, &[Change], &mut Batch) -> G,
+    ) -> CmdbResult<(ReportApplied, Option<G>)> {
         let mut state = self.lock_state();
         let mut tx = self.begin(&state, batch);
         let mapped = match self.agent_ci(agent_id)? {
@@ -148,13 +154,14 @@ impl Cmdb {
                 now,
             )?;
             let changes = std::mem::take(&mut tx.report_changes);
+            let also = stage_also(&ci_id(ci), &changes, &mut tx.batch);
             self.finish(&mut state, tx)?;
             let outcome = if unchanged {
                 CiOutcome::Seen { ci: ci_id(ci) }
             } else {
                 CiOutcome::Updated { ci: ci_id(ci) }
             };
-            return Ok(ReportApplied { outcome, changes });
+            return Ok((ReportApplied { outcome, changes }, Some(also)));
         }
         // An agent without a CI: a new machine's first report (a `known` one on shared records, or
         // a full one), or a patched one whose CI went away between reading the base and this write.
@@ -239,8 +246,11 @@ impl Cmdb {
             }
         };
         let changes = std::mem::take(&mut tx.report_changes);
+        let also = outcome
+            .ci()
+            .map(|ci| stage_also(ci, &changes, &mut tx.batch));
         self.finish(&mut state, tx)?;
-        Ok(ReportApplied { outcome, changes })
+        Ok((ReportApplied { outcome, changes }, also))
     }
 
     /// Every CI sharing an identifying value with `identifiers`, with its own identifiers.

@@ -7,21 +7,22 @@
 //!   hardware changed (disks, memory, CPU, PCI devices), OS upgraded (id, version, kernel), hostname as
 //!   `other`. IP and MAC churn (DHCP, hot-plugged NICs) and people's edits are not discovered changes.
 //!
-//! [`flag_report_changes`] runs after a report's batch is committed (the ITSM flags commit their own
-//! batch): it evaluates the changes that report wrote, found by their timestamp (history entries carry
-//! the ingest time, second precision). Evaluation is idempotent, so a second report in the same second
-//! re-evaluating the first one's changes flags nothing twice.
+//! [`stage_report_flags`] evaluates the changes a report records, before the report's batch is
+//! committed, and stages the flags they raise into that batch: the report and its flags are committed
+//! together (ingest), so a crash cannot keep one without the other. [`flag_report_changes`] does the
+//! same in a commit of its own. Evaluation is idempotent: a discovered change evaluated again flags
+//! nothing twice.
 //!
 //! Limitation: history pages are read 500 at a time; a window holding many thousands of entries is slow.
 
-use super::unauthorized::{Flag, evaluate_discovered_changes};
+use super::unauthorized::{Flag, StagedFlags, stage_discovered_changes};
 use super::{CiDirectory, CiSummary, DiscoveredChange, DiscoveredChangeKind, ItsmError, Result};
 use crate::cmdb::history::Change;
 use crate::cmdb::journal::{EntryKind, HistoryFilter, parse_time};
 use crate::cmdb::model::{Source, parse_ci_id};
 use crate::cmdb::{Cmdb, CmdbError};
 use crate::secret::rfc3339;
-use crate::store::Store;
+use crate::store::{Batch, Store};
 use census_shared::inventory::Inventory;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -279,19 +280,36 @@ pub fn discovered(ci: &str, at: OffsetDateTime, change: &Change) -> Option<Disco
 }
 
 /// Flags the `changes` a report recorded on `ci` at `applied_at` (the `now` given to ingest, RFC
-/// 3339) that no authorized change covers. Call it after the report's batch is committed.
+/// 3339) that no authorized change covers, in a commit of their own.
 pub fn flag_report_changes(
     store: &dyn Store,
     ci: &str,
     applied_at: &str,
     changes: &[Change],
 ) -> Result<Vec<Flag>> {
+    let mut batch = Batch::new();
+    let staged = stage_report_flags(store, ci, applied_at, changes, &mut batch)?;
+    if !batch.is_empty() {
+        store.commit(batch)?;
+    }
+    Ok(staged.committed())
+}
+
+/// Stages into `batch` (the report's own, not yet committed) the flags [`flag_report_changes`] would
+/// raise; the returned [`StagedFlags`] holds the ITSM write lock until the caller has committed it.
+pub fn stage_report_flags(
+    store: &dyn Store,
+    ci: &str,
+    applied_at: &str,
+    changes: &[Change],
+    batch: &mut Batch,
+) -> Result<StagedFlags> {
     let at = parse_time(applied_at).map_err(directory_error)?;
     let discovered: Vec<DiscoveredChange> = changes
         .iter()
         .filter_map(|change| discovered(ci, at, change))
         .collect();
-    evaluate_discovered_changes(store, ci, &discovered)
+    stage_discovered_changes(store, ci, &discovered, OffsetDateTime::now_utc(), batch)
 }
 
 #[cfg(test)]
@@ -396,13 +414,14 @@ mod tests {
             .unwrap();
         let ci = outcome.ci().unwrap().to_string();
         let upgrade = machine("3.0.13");
-        let applied = cmdb
+        let (applied, _) = cmdb
             .apply_report_with(
                 Batch::new(),
                 "agt-1",
                 ReportInventory::Full(&upgrade),
                 true,
                 second,
+                |_, _, _| (),
             )
             .unwrap();
 

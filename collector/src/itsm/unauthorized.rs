@@ -141,8 +141,8 @@ fn fingerprint(change: &DiscoveredChange) -> Result<String> {
     Ok(hex::encode(Sha256::digest(json)))
 }
 
-/// Flags the changes in `changes` (all on `ci`) that no authorized change covers; returns the flags
-/// raised now (not those raised by an earlier evaluation of the same change). Called from ingest.
+/// Flags the changes in `changes` (all on `ci`) that no authorized change covers, in a commit of their
+/// own; returns the flags raised now (not those raised by an earlier evaluation of the same change).
 pub fn evaluate_discovered_changes(
     store: &dyn Store,
     ci: &str,
@@ -158,6 +158,44 @@ pub fn evaluate_discovered_changes_at(
     changes: &[DiscoveredChange],
     now: OffsetDateTime,
 ) -> Result<Vec<Flag>> {
+    let mut batch = Batch::new();
+    let staged = stage_discovered_changes(store, ci, changes, now, &mut batch)?;
+    if !batch.is_empty() {
+        store.commit(batch)?;
+    }
+    Ok(staged.committed())
+}
+
+/// Flags staged into a caller's batch. The ITSM write lock is held until this is dropped: the caller
+/// commits the batch first, so no other ITSM write reads the flag counter or the seen fingerprints
+/// between the staging and the commit.
+#[must_use = "commit the batch the flags were staged into, then call `committed`"]
+pub struct StagedFlags {
+    flags: Vec<Flag>,
+    ci: String,
+    _lock: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+impl StagedFlags {
+    /// The flags raised, once the batch holding them is committed (logged; releases the lock).
+    pub fn committed(self) -> Vec<Flag> {
+        if !self.flags.is_empty() {
+            tracing::info!(ci = %self.ci, n_flags = self.flags.len(), "unauthorized changes flagged");
+        }
+        self.flags
+    }
+}
+
+/// Stages into `batch` a flag for each change in `changes` (all on `ci`) that no authorized change
+/// covers and no earlier evaluation flagged. Nothing is staged when it fails. Ingest stages a report's
+/// flags into the report's own batch, so the report and its flags are committed together.
+pub fn stage_discovered_changes(
+    store: &dyn Store,
+    ci: &str,
+    changes: &[DiscoveredChange],
+    now: OffsetDateTime,
+    batch: &mut Batch,
+) -> Result<StagedFlags> {
     if let Some(other) = changes.iter().find(|c| c.ci != ci) {
         return Err(ItsmError::Invalid {
             record: format!("discovered changes of {ci}"),
@@ -167,15 +205,19 @@ pub fn evaluate_discovered_changes_at(
             ),
         });
     }
+    let mut staged = StagedFlags {
+        flags: Vec::new(),
+        ci: ci.to_string(),
+        _lock: None,
+    };
     if changes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(staged);
     }
-    let _guard = write_lock();
+    staged._lock = Some(write_lock());
     // Every change listed here has `ci` among its CIs (the CI index says so), as every discovered
     // change is on `ci`.
     let planned = windows_on(store, ci)?;
-    let mut batch = Batch::new();
-    let mut raised: Vec<Flag> = Vec::new();
+    let mut flag_writes = Batch::new();
     for discovered in changes {
         if planned
             .iter()
@@ -185,12 +227,16 @@ pub fn evaluate_discovered_changes_at(
         }
         let print = fingerprint(discovered)?;
         if store.get(SPACE_FLAGGED, print.as_bytes())?.is_some()
-            || raised.iter().any(|flag| flag.change == *discovered)
+            || staged.flags.iter().any(|flag| flag.change == *discovered)
         {
             continue;
         }
-        let number =
-            numbering::allocate_after(store, RecordKind::Flag, &mut batch, raised.len() as u64)?;
+        let number = numbering::allocate_after(
+            store,
+            RecordKind::Flag,
+            &mut flag_writes,
+            staged.flags.len() as u64,
+        )?;
         let flag = Flag {
             id: numbering::format_id(RecordKind::Flag, number),
             ci: ci.to_string(),
@@ -205,19 +251,16 @@ pub fn evaluate_discovered_changes_at(
             linked_by: None,
             linked_at: None,
         };
-        stage(store, &mut batch, None, &flag, "discovery", now)?;
-        batch.put(
+        stage(store, &mut flag_writes, None, &flag, "discovery", now)?;
+        flag_writes.put(
             SPACE_FLAGGED,
             print.into_bytes(),
             flag.id.clone().into_bytes(),
         );
-        raised.push(flag);
+        staged.flags.push(flag);
     }
-    if !raised.is_empty() {
-        store.commit(batch)?;
-        tracing::info!(ci, n_flags = raised.len(), "unauthorized changes flagged");
-    }
-    Ok(raised)
+    batch.extend(flag_writes);
+    Ok(staged)
 }
 
 pub fn get_flag(store: &dyn Store, id: &str) -> Result<Flag> {

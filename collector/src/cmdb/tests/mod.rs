@@ -2,9 +2,11 @@
 //! temporary directory, exactly as the server runs it.
 //!
 //! This file holds the harness and fixtures; [`identity`] the reconciliation scenarios, [`timeline`]
-//! history and time travel, [`feed`] events, managed fields, indexes and concurrency.
+//! history and time travel, [`feed`] events, managed fields, indexes and concurrency; [`flags`] the unauthorized-change flags a
+//! report raises.
 
 mod feed;
+mod flags;
 mod identity;
 mod known;
 mod timeline;
@@ -33,7 +35,10 @@ pub(super) struct Harness {
 
 impl Harness {
     pub(super) fn open(path: &Path, config: CmdbConfig) -> Self {
-        let store: Arc<dyn crate::store::Store> = Arc::new(SledStore::open(path).unwrap());
+        Self::over(Arc::new(SledStore::open(path).unwrap()), config)
+    }
+
+    pub(super) fn over(store: Arc<dyn crate::store::Store>, config: CmdbConfig) -> Self {
         let cmdb = Arc::new(Cmdb::open(store.clone(), config).unwrap());
         let ingest = Ingest::with_cmdb(store, cmdb.clone());
         Self {
