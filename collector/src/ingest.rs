@@ -15,7 +15,7 @@
 use crate::cmdb::history::Change;
 use crate::cmdb::patched::{PatchedInventory, ReportInventory};
 use crate::cmdb::{CiOutcome, Cmdb, CmdbError};
-use crate::itsm::unauthorized::StagedFlags;
+use crate::itsm::unauthorized::{PlannedWindows, StagedFlags};
 use crate::store::{Batch, Store, StoreError};
 use census_shared::delta::{self, DeltaError};
 use census_shared::hash::content_hash;
@@ -288,13 +288,18 @@ impl Ingest {
         }
         let ci = match &self.cmdb {
             Some(cmdb) => {
+                let planned = if changed {
+                    self.planned_windows(cmdb, agent_id)
+                } else {
+                    None
+                };
                 let (applied, flags) = cmdb.apply_report_with(
                     batch,
                     agent_id,
                     incoming.report(),
                     changed,
                     now,
-                    |ci, changes, batch| self.stage_unauthorized(ci, now, changes, batch),
+                    |ci, changes, batch| self.stage_unauthorized(ci, now, changes, batch, planned),
                 )?;
                 if let Some(Some(flags)) = flags {
                     flags.committed();
@@ -378,6 +383,14 @@ impl Ingest {
             .map_err(invalid)
     }
 
+    /// The change windows planned on the agent's CI, read before the CMDB's lock is taken to apply
+    /// its report (see [`PlannedWindows`]). `None` when the agent has no CI yet or the read fails (the
+    /// staging reads them again).
+    fn planned_windows(&self, cmdb: &Cmdb, agent_id: &str) -> Option<PlannedWindows> {
+        let ci = cmdb.ci_of_agent(agent_id).ok()??;
+        PlannedWindows::read(self.store.as_ref(), &ci).ok()
+    }
+
     /// Stages into the report's batch the flags for the changes it records on `ci` that no approved
     /// change covers ([`crate::itsm::cmdb_directory::stage_report_flags`]): the report and its flags
     /// are committed together, and are durable together when the agent is answered. A failure is
@@ -388,12 +401,20 @@ impl Ingest {
         now: &str,
         changes: &[Change],
         batch: &mut Batch,
+        planned: Option<PlannedWindows>,
     ) -> Option<StagedFlags> {
         if changes.is_empty() {
             return None;
         }
-        crate::itsm::cmdb_directory::stage_report_flags(self.store.as_ref(), ci, now, changes, batch)
-            .inspect_err(|error| {
+        crate::itsm::cmdb_directory::stage_report_flags(
+            self.store.as_ref(),
+            ci,
+            now,
+            changes,
+            batch,
+            planned,
+        )
+        .inspect_err(|error| {
                 tracing::error!(%error, ci, "checking the report's changes for unauthorized ones failed");
             })
             .ok()

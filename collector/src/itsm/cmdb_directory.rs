@@ -15,7 +15,7 @@
 //!
 //! Limitation: history pages are read 500 at a time; a window holding many thousands of entries is slow.
 
-use super::unauthorized::{Flag, StagedFlags, stage_discovered_changes};
+use super::unauthorized::{Flag, PlannedWindows, StagedFlags, stage_discovered_changes};
 use super::{CiDirectory, CiSummary, DiscoveredChange, DiscoveredChangeKind, ItsmError, Result};
 use crate::cmdb::history::Change;
 use crate::cmdb::journal::{EntryKind, HistoryFilter, parse_time};
@@ -288,7 +288,7 @@ pub fn flag_report_changes(
     changes: &[Change],
 ) -> Result<Vec<Flag>> {
     let mut batch = Batch::new();
-    let staged = stage_report_flags(store, ci, applied_at, changes, &mut batch)?;
+    let staged = stage_report_flags(store, ci, applied_at, changes, &mut batch, None)?;
     if !batch.is_empty() {
         store.commit(batch)?;
     }
@@ -296,20 +296,29 @@ pub fn flag_report_changes(
 }
 
 /// Stages into `batch` (the report's own, not yet committed) the flags [`flag_report_changes`] would
-/// raise; the returned [`StagedFlags`] holds the ITSM write lock until the caller has committed it.
+/// raise, against `planned` when the CI's change windows were read ahead; the returned [`StagedFlags`]
+/// holds the ITSM write lock, when flags were staged, until the caller has committed the batch.
 pub fn stage_report_flags(
     store: &dyn Store,
     ci: &str,
     applied_at: &str,
     changes: &[Change],
     batch: &mut Batch,
+    planned: Option<PlannedWindows>,
 ) -> Result<StagedFlags> {
     let at = parse_time(applied_at).map_err(directory_error)?;
     let discovered: Vec<DiscoveredChange> = changes
         .iter()
         .filter_map(|change| discovered(ci, at, change))
         .collect();
-    stage_discovered_changes(store, ci, &discovered, OffsetDateTime::now_utc(), batch)
+    stage_discovered_changes(
+        store,
+        ci,
+        &discovered,
+        OffsetDateTime::now_utc(),
+        batch,
+        planned,
+    )
 }
 
 #[cfg(test)]

@@ -159,11 +159,35 @@ pub fn evaluate_discovered_changes_at(
     now: OffsetDateTime,
 ) -> Result<Vec<Flag>> {
     let mut batch = Batch::new();
-    let staged = stage_discovered_changes(store, ci, changes, now, &mut batch)?;
+    let staged = stage_discovered_changes(store, ci, changes, now, &mut batch, None)?;
     if !batch.is_empty() {
         store.commit(batch)?;
     }
     Ok(staged.committed())
+}
+
+/// The state and window of every change planned on one CI, read ahead of the evaluation: ingest reads
+/// them before it takes the CMDB's lock to apply a report, so that reports covered by a change cost
+/// that lock nothing. Evaluating against windows read a moment earlier is evaluating at that moment,
+/// which is as valid as any: the discovered changes are dated before either.
+pub struct PlannedWindows {
+    ci: String,
+    windows: Vec<ChangeWindow>,
+}
+
+impl PlannedWindows {
+    pub fn read(store: &dyn Store, ci: &str) -> Result<Self> {
+        Ok(Self {
+            ci: ci.to_string(),
+            windows: windows_on(store, ci)?,
+        })
+    }
+
+    fn covers(&self, discovered: &DiscoveredChange) -> bool {
+        self.windows
+            .iter()
+            .any(|change| window_covers(change, discovered.at))
+    }
 }
 
 /// Flags staged into a caller's batch. The ITSM write lock is held until this is dropped: the caller
@@ -187,14 +211,17 @@ impl StagedFlags {
 }
 
 /// Stages into `batch` a flag for each change in `changes` (all on `ci`) that no authorized change
-/// covers and no earlier evaluation flagged. Nothing is staged when it fails. Ingest stages a report's
-/// flags into the report's own batch, so the report and its flags are committed together.
+/// covers and no earlier evaluation flagged. `planned` is the CI's change windows if already read
+/// (they are read now otherwise). Nothing is staged when it fails, and the ITSM write lock is taken
+/// only when some change is not covered. Ingest stages a report's flags into the report's own batch,
+/// so the report and its flags are committed together.
 pub fn stage_discovered_changes(
     store: &dyn Store,
     ci: &str,
     changes: &[DiscoveredChange],
     now: OffsetDateTime,
     batch: &mut Batch,
+    planned: Option<PlannedWindows>,
 ) -> Result<StagedFlags> {
     if let Some(other) = changes.iter().find(|c| c.ci != ci) {
         return Err(ItsmError::Invalid {
@@ -213,18 +240,22 @@ pub fn stage_discovered_changes(
     if changes.is_empty() {
         return Ok(staged);
     }
+    // Every change listed in the windows has `ci` among its CIs (the CI index says so), as every
+    // discovered change is on `ci`.
+    let planned = match planned {
+        Some(planned) if planned.ci == ci => planned,
+        _ => PlannedWindows::read(store, ci)?,
+    };
+    let uncovered: Vec<&DiscoveredChange> = changes
+        .iter()
+        .filter(|discovered| !planned.covers(discovered))
+        .collect();
+    if uncovered.is_empty() {
+        return Ok(staged);
+    }
     staged._lock = Some(write_lock());
-    // Every change listed here has `ci` among its CIs (the CI index says so), as every discovered
-    // change is on `ci`.
-    let planned = windows_on(store, ci)?;
     let mut flag_writes = Batch::new();
-    for discovered in changes {
-        if planned
-            .iter()
-            .any(|change| window_covers(change, discovered.at))
-        {
-            continue;
-        }
+    for discovered in uncovered {
         let print = fingerprint(discovered)?;
         if store.get(SPACE_FLAGGED, print.as_bytes())?.is_some()
             || staged.flags.iter().any(|flag| flag.change == *discovered)

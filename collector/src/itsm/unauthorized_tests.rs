@@ -352,3 +352,43 @@ fn a_changes_state_and_window_are_kept_beside_it_and_an_older_change_without_the
         1
     );
 }
+
+#[test]
+fn windows_read_ahead_are_used_for_their_own_ci_only() {
+    let store = memory();
+    let store = store.as_ref();
+    let change = change_on(store, "ci-000001", &[ChangeState::Scheduled]);
+    let covered = [discovered("ci-000001", at(30), "openssl")];
+    let ahead = PlannedWindows::read(store, "ci-000001").unwrap();
+    // The change is cancelled after the windows were read: the evaluation is the one of that moment.
+    let request = ChangeTransition {
+        to: ChangeState::Cancelled,
+        note: None,
+    };
+    transition_change(store, &approver(), &change, request, at(1)).unwrap();
+    let mut batch = Batch::new();
+    let staged =
+        stage_discovered_changes(store, "ci-000001", &covered, at(40), &mut batch, Some(ahead))
+            .unwrap();
+    assert!(batch.is_empty());
+    assert_eq!(staged.committed(), []);
+
+    // Windows read for another CI are not taken for this one's: they are read again (and the change,
+    // cancelled, now covers nothing).
+    let elsewhere = PlannedWindows::read(store, "ci-000002").unwrap();
+    let mut batch = Batch::new();
+    let staged = stage_discovered_changes(
+        store,
+        "ci-000001",
+        &covered,
+        at(40),
+        &mut batch,
+        Some(elsewhere),
+    )
+    .unwrap();
+    assert!(!batch.is_empty());
+    store.commit(batch).unwrap();
+    let flags = staged.committed();
+    assert_eq!(flags.len(), 1);
+    assert_eq!(get_flag(store, &flags[0].id).unwrap(), flags[0]);
+}
