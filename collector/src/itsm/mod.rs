@@ -193,6 +193,10 @@ pub struct StateChange<S> {
 }
 
 /// Serialises every read-modify-write of ITSM records in this process.
+///
+/// Lock order: ingest takes it while holding the CMDB's state lock (a report's flags are staged into
+/// the report's commit), so code holding it must never wait for that lock: the ITSM module reads the
+/// CMDB only through calls that take neither (`cmdb_directory.rs`).
 static WRITE_LOCK: Mutex<()> = Mutex::new(());
 
 pub(crate) fn write_lock() -> MutexGuard<'static, ()> {
