@@ -4,46 +4,27 @@ use super::*;
 use crate::api::router;
 use crate::enrollment::tokens;
 use crate::pki::{CertificateAuthority, first_certificate_der};
+use crate::store::intercepted::{Intercept, Intercepted};
 use crate::store::memory::MemoryStore;
-use crate::store::{Batch, Entry, Store, StoreError, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 use axum::http::{Request, StatusCode, header};
 use census_shared::hash::content_hash;
 use census_shared::protocol::ReportHeader;
-use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
-/// A store whose disk is full: commits land in memory, flushes fail.
+/// A disk that is full: commits land in memory, flushes fail.
 #[derive(Default)]
-struct FullDisk(MemoryStore);
+struct FullDiskFlush;
 
-impl Store for FullDisk {
-    fn get(&self, space: &'static str, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-        self.0.get(space, key)
-    }
-    fn range(
-        &self,
-        space: &'static str,
-        from: Bound<Vec<u8>>,
-        to: Bound<Vec<u8>>,
-        reverse: bool,
-    ) -> Box<dyn Iterator<Item = StoreResult<Entry>> + Send + '_> {
-        self.0.range(space, from, to, reverse)
-    }
-    fn commit(&self, batch: Batch) -> StoreResult<()> {
-        self.0.commit(batch)
-    }
-    fn flush(&self) -> StoreResult<()> {
+impl Intercept for FullDiskFlush {
+    fn flush(&self, _: &dyn Store) -> StoreResult<()> {
         Err(StoreError::DiskFull)
     }
-    fn generate_id(&self) -> StoreResult<u64> {
-        self.0.generate_id()
-    }
-    fn size_on_disk(&self) -> StoreResult<u64> {
-        Ok(0)
-    }
 }
+
+type FullDisk = Intercepted<MemoryStore, FullDiskFlush>;
 
 /// State with one enrolled, active agent, and that agent's certificate.
 fn enrolled(store: Arc<dyn Store>) -> (ApiState, ClientCertificate) {

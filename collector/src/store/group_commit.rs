@@ -204,42 +204,27 @@ fn lock(schedule: &Mutex<Schedule>) -> std::sync::MutexGuard<'_, Schedule> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreResult;
+    use crate::store::intercepted::{Intercept, Intercepted};
     use crate::store::memory::MemoryStore;
-    use crate::store::{Batch, Entry, StoreResult};
-    use std::ops::Bound;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::Duration;
 
     /// Counts commits, and records how many commits each completed flush covers (those committed
     /// before it started).
     #[derive(Default)]
-    struct CountingStore {
-        inner: MemoryStore,
+    struct Counting {
         commits: AtomicU64,
         durable_commits: AtomicU64,
         flushes: AtomicU64,
         disk_full: AtomicBool,
     }
 
-    impl Store for CountingStore {
-        fn get(&self, space: &'static str, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-            self.inner.get(space, key)
-        }
-        fn range(
-            &self,
-            space: &'static str,
-            from: Bound<Vec<u8>>,
-            to: Bound<Vec<u8>>,
-            reverse: bool,
-        ) -> Box<dyn Iterator<Item = StoreResult<Entry>> + Send + '_> {
-            self.inner.range(space, from, to, reverse)
-        }
-        fn commit(&self, batch: Batch) -> StoreResult<()> {
-            self.inner.commit(batch)?;
+    impl Intercept for Counting {
+        fn after_commit(&self) {
             self.commits.fetch_add(1, Ordering::SeqCst);
-            Ok(())
         }
-        fn flush(&self) -> StoreResult<()> {
+        fn flush(&self, _: &dyn Store) -> StoreResult<()> {
             let covered = self.commits.load(Ordering::SeqCst);
             self.flushes.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(20));
@@ -249,13 +234,9 @@ mod tests {
             self.durable_commits.fetch_max(covered, Ordering::SeqCst);
             Ok(())
         }
-        fn generate_id(&self) -> StoreResult<u64> {
-            self.inner.generate_id()
-        }
-        fn size_on_disk(&self) -> StoreResult<u64> {
-            Ok(0)
-        }
     }
+
+    type CountingStore = Intercepted<MemoryStore, Counting>;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn durable_waits_for_a_flush_that_started_after_the_call_and_writers_share_flushes() {
@@ -269,16 +250,16 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(writer % 7 * 3)).await;
                 store.put("reports", &writer.to_be_bytes(), b"x").unwrap();
-                let committed_so_far = store.commits.load(Ordering::SeqCst);
+                let committed_so_far = store.intercept.commits.load(Ordering::SeqCst);
                 group.durable().await.unwrap();
                 // The flush that released us covered at least every commit made before we asked.
-                assert!(store.durable_commits.load(Ordering::SeqCst) >= committed_so_far);
+                assert!(store.intercept.durable_commits.load(Ordering::SeqCst) >= committed_so_far);
             }));
         }
         for task in tasks {
             task.await.unwrap();
         }
-        let flushes = store.flushes.load(Ordering::SeqCst);
+        let flushes = store.intercept.flushes.load(Ordering::SeqCst);
         assert!(flushes >= 1);
         assert!(
             flushes < n_writers / 3,
@@ -290,10 +271,10 @@ mod tests {
     async fn a_failed_flush_is_reported_to_its_waiters() {
         let store = Arc::new(CountingStore::default());
         let group = GroupCommit::new(store.clone());
-        store.disk_full.store(true, Ordering::SeqCst);
+        store.intercept.disk_full.store(true, Ordering::SeqCst);
         let error = group.durable().await.unwrap_err();
         assert!(matches!(error, StoreError::DiskFull), "{error}");
-        store.disk_full.store(false, Ordering::SeqCst);
+        store.intercept.disk_full.store(false, Ordering::SeqCst);
         group.durable().await.unwrap();
     }
 
@@ -322,10 +303,10 @@ mod tests {
         let third = tokio::spawn(write(3));
         assert!(second.await.unwrap() >= delay);
         third.await.unwrap();
-        assert_eq!(store.flushes.load(Ordering::SeqCst), 2);
+        assert_eq!(store.intercept.flushes.load(Ordering::SeqCst), 2);
         // After a quiet spell longer than the delay, a lone report is flushed at once.
         tokio::time::sleep(delay + Duration::from_millis(100)).await;
         assert!(write(4).await < delay);
-        assert_eq!(store.flushes.load(Ordering::SeqCst), 3);
+        assert_eq!(store.intercept.flushes.load(Ordering::SeqCst), 3);
     }
 }

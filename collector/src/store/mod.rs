@@ -12,6 +12,8 @@
 
 pub mod engine;
 pub mod group_commit;
+#[cfg(test)]
+pub(crate) mod intercepted;
 pub mod memory;
 pub mod redb;
 pub mod schema;

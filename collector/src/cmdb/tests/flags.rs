@@ -3,47 +3,30 @@
 
 use super::*;
 use crate::itsm::unauthorized::{FlagFilter, list_unauthorized};
-use crate::store::{Batch, Entry, Store, StoreError, StoreResult};
-use std::ops::Bound;
+use crate::store::intercepted::{Intercept, Intercepted};
+use crate::store::{Batch, Store, StoreError, StoreResult};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// A sled store that counts commits and refuses them while `refuse` is set.
+/// Counts commits, and refuses them while `refuse` is set.
+#[derive(Default)]
 struct Tripwire {
-    inner: SledStore,
     commits: AtomicUsize,
     refuse: AtomicBool,
 }
 
-impl Store for Tripwire {
-    fn get(&self, space: &'static str, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-        self.inner.get(space, key)
-    }
-    fn range(
-        &self,
-        space: &'static str,
-        from: Bound<Vec<u8>>,
-        to: Bound<Vec<u8>>,
-        reverse: bool,
-    ) -> Box<dyn Iterator<Item = StoreResult<Entry>> + Send + '_> {
-        self.inner.range(space, from, to, reverse)
-    }
-    fn commit(&self, batch: Batch) -> StoreResult<()> {
+impl Intercept for Tripwire {
+    fn before_commit(&self, _: &Batch) -> StoreResult<()> {
         if self.refuse.load(Ordering::SeqCst) {
             return Err(StoreError::DiskFull);
         }
+        Ok(())
+    }
+    fn after_commit(&self) {
         self.commits.fetch_add(1, Ordering::SeqCst);
-        self.inner.commit(batch)
-    }
-    fn flush(&self) -> StoreResult<()> {
-        self.inner.flush()
-    }
-    fn generate_id(&self) -> StoreResult<u64> {
-        self.inner.generate_id()
-    }
-    fn size_on_disk(&self) -> StoreResult<u64> {
-        self.inner.size_on_disk()
     }
 }
+
+type Watched = Intercepted<SledStore, Tripwire>;
 
 fn flags(store: &dyn Store) -> Vec<(String, String, String)> {
     list_unauthorized(store, &FlagFilter::default(), None, 100)
@@ -55,11 +38,10 @@ fn flags(store: &dyn Store) -> Vec<(String, String, String)> {
 }
 
 /// A harness over a [`Tripwire`], its first report applied; and the same machine after two upgrades.
-fn reported(dir: &tempfile::TempDir) -> (Arc<Tripwire>, Harness, String, Inventory) {
-    let store = Arc::new(Tripwire {
+fn reported(dir: &tempfile::TempDir) -> (Arc<Watched>, Harness, String, Inventory) {
+    let store = Arc::new(Intercepted {
         inner: SledStore::open(&dir.path().join("db")).unwrap(),
-        commits: AtomicUsize::new(0),
-        refuse: AtomicBool::new(false),
+        intercept: Tripwire::default(),
     });
     let mut harness = Harness::over(store.clone(), config());
     let machine = server("db-01", Some("SN1"), None, "m1", "aa:00:00:00:00:01");
@@ -74,10 +56,10 @@ fn reported(dir: &tempfile::TempDir) -> (Arc<Tripwire>, Harness, String, Invento
 fn a_reports_flags_are_committed_with_it_in_one_commit() {
     let dir = tempfile::tempdir().unwrap();
     let (store, mut harness, ci, upgraded) = reported(&dir);
-    let before = store.commits.load(Ordering::SeqCst);
+    let before = store.intercept.commits.load(Ordering::SeqCst);
     harness.report("agt-1", &upgraded, &t(10));
     assert_eq!(
-        store.commits.load(Ordering::SeqCst) - before,
+        store.intercept.commits.load(Ordering::SeqCst) - before,
         1,
         "the report and its flags take one commit"
     );
@@ -96,7 +78,7 @@ fn a_reports_flags_are_committed_with_it_in_one_commit() {
 fn a_report_whose_commit_fails_leaves_no_flag_and_its_retry_raises_them() {
     let dir = tempfile::tempdir().unwrap();
     let (store, harness, ci, upgraded) = reported(&dir);
-    store.refuse.store(true, Ordering::SeqCst);
+    store.intercept.refuse.store(true, Ordering::SeqCst);
     let seq = harness.seqs["agt-1"] + 1;
     let mut inventory = upgraded.clone();
     inventory.collected_at = t(10);
@@ -116,7 +98,7 @@ fn a_report_whose_commit_fails_leaves_no_flag_and_its_retry_raises_them() {
     assert!(flags(store.as_ref()).is_empty());
 
     // The ITSM write lock was released with the failed commit, and no flag number was used up.
-    store.refuse.store(false, Ordering::SeqCst);
+    store.intercept.refuse.store(false, Ordering::SeqCst);
     harness
         .ingest
         .report("agt-1", &header, body(), &t(11))
