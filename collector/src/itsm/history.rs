@@ -17,6 +17,10 @@ use time::OffsetDateTime;
 
 pub const SPACE_HISTORY: &str = "itsm_history";
 
+/// The field of a record's creation entry, and its new value.
+pub const CREATION_FIELD: &str = "record";
+pub const CREATED: &str = "created";
+
 /// Fields whose changes are not history entries (see the module doc).
 const UNTRACKED: &[&str] = &["updated_at", "state_changes"];
 
@@ -49,7 +53,7 @@ pub fn diff(
         new,
     };
     let Some(old) = old else {
-        return vec![entry("record", Value::Null, Value::from("created"))];
+        return vec![entry(CREATION_FIELD, Value::Null, Value::from(CREATED))];
     };
     let empty = serde_json::Map::new();
     let old_fields = old.as_object().unwrap_or(&empty);

@@ -38,6 +38,9 @@ pub trait Record: Serialize + DeserializeOwned + Clone {
     fn stage_beside(&self, number: u64, batch: &mut Batch) {
         let _ = (number, batch);
     }
+    /// Whether the history's creation entry is stored. A kind that says no rebuilds it from the
+    /// record when its history is read (see `unauthorized::flag_history`).
+    const STORES_CREATION_ENTRY: bool = true;
 }
 
 fn key(number: u64) -> [u8; 8] {
@@ -146,6 +149,9 @@ pub(crate) fn stage<R: Record>(
             state_index_key(R::KIND, new.state_key(), number),
             Vec::new(),
         );
+    }
+    if old.is_none() && !R::STORES_CREATION_ENTRY {
+        return Ok(());
     }
     let entries = history::diff(new.id(), old_json.as_ref(), &new_json, actor, at);
     history::append(store, batch, &entries)

@@ -12,6 +12,7 @@
 //! explains it; both are audited and kept in the flag's history.
 
 use super::change::{ChangeWindow, windows_on};
+use super::history::{CREATED, CREATION_FIELD, HistoryEntry, history};
 use super::numbering::{self, RecordKind};
 use super::record::{self, Record, stage};
 use super::{Actor, DiscoveredChange, DiscoveredChangeKind, ItsmError, Page, Result, write_lock};
@@ -27,6 +28,8 @@ pub const SPACE_FLAGGED: &str = "itsm_unauthorized_seen";
 /// Margin around a change's window within which discovered changes still count as covered.
 pub const GRACE: Duration = Duration::minutes(15);
 const NOTE_MAX: usize = 5_000;
+/// The actor of what discovery does.
+const DISCOVERY: &str = "discovery";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +85,9 @@ impl Record for Flag {
     fn set_updated_at(&mut self, at: OffsetDateTime) {
         self.updated_at = at;
     }
+    /// A flag is raised for every unapproved change discovery sees; its creation entry would say no
+    /// more than `detected_at` and cost ~200 bytes a flag. [`flag_history`] rebuilds it.
+    const STORES_CREATION_ENTRY: bool = false;
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -282,7 +288,7 @@ pub fn stage_discovered_changes(
             linked_by: None,
             linked_at: None,
         };
-        stage(store, &mut flag_writes, None, &flag, "discovery", now)?;
+        stage(store, &mut flag_writes, None, &flag, DISCOVERY, now)?;
         flag_writes.put(
             SPACE_FLAGGED,
             print.into_bytes(),
@@ -296,6 +302,30 @@ pub fn stage_discovered_changes(
 
 pub fn get_flag(store: &dyn Store, id: &str) -> Result<Flag> {
     record::load(store, id)
+}
+
+/// The field history of flag `id`, oldest first: its creation by discovery (rebuilt from the flag;
+/// flags raised by earlier versions stored it), then what people did with it.
+pub fn flag_history(store: &dyn Store, id: &str) -> Result<Vec<HistoryEntry>> {
+    let flag = get_flag(store, id)?;
+    let mut entries = history(store, id)?;
+    if entries
+        .first()
+        .is_none_or(|entry| entry.field != CREATION_FIELD)
+    {
+        entries.insert(
+            0,
+            HistoryEntry {
+                record: flag.id,
+                at: flag.detected_at,
+                actor: DISCOVERY.to_string(),
+                field: CREATION_FIELD.to_string(),
+                old: serde_json::Value::Null,
+                new: serde_json::Value::from(CREATED),
+            },
+        );
+    }
+    Ok(entries)
 }
 
 /// Flags matching `filter`, newest first.

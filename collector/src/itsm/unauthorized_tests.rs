@@ -4,7 +4,7 @@ use crate::itsm::change::{
     ChangeState, ChangeTransition, ChangeType, NewChange, PlannedWindow, Risk, create_change,
     transition_change,
 };
-use crate::itsm::history::history;
+use crate::itsm::history::{HistoryEntry as Entry, append, history};
 use crate::itsm::testutil::{T0, agent, approver, at, directory, memory, sled};
 
 fn discovered(ci: &str, when: OffsetDateTime, subject: &str) -> DiscoveredChange {
@@ -168,7 +168,7 @@ fn flags_are_raised_once_and_can_be_acknowledged_or_linked_on_sled() {
         ("UAC-000001", None)
     );
 
-    let fields: Vec<(String, String)> = history(store, "UAC-000001")
+    let fields: Vec<(String, String)> = flag_history(store, "UAC-000001")
         .unwrap()
         .into_iter()
         .map(|e| (e.actor, e.field))
@@ -388,4 +388,48 @@ fn windows_read_ahead_are_used_for_their_own_ci_only() {
     let flags = evaluate(PlannedWindows::read(store, "ci-000002").unwrap());
     assert_eq!(flags.len(), 1);
     assert_eq!(get_flag(store, &flags[0].id).unwrap(), flags[0]);
+}
+
+#[test]
+fn a_flags_creation_entry_is_rebuilt_not_stored_and_never_doubled() {
+    let store = memory();
+    let store = store.as_ref();
+    let flags = evaluate_discovered_changes_at(
+        store,
+        "ci-000001",
+        &[discovered("ci-000001", at(10), "openssl")],
+        at(30),
+    )
+    .unwrap();
+    let id = flags[0].id.as_str();
+    assert_eq!(
+        history(store, id).unwrap(),
+        [],
+        "nothing stored at creation"
+    );
+    let rebuilt = flag_history(store, id).unwrap();
+    let creation = Entry {
+        record: id.to_string(),
+        at: at(30),
+        actor: "discovery".into(),
+        field: "record".into(),
+        old: serde_json::Value::Null,
+        new: serde_json::Value::from("created"),
+    };
+    assert_eq!(rebuilt, [creation.clone()]);
+
+    // A flag raised by an earlier version has its creation entry stored: it is not added twice.
+    let mut batch = Batch::new();
+    append(store, &mut batch, std::slice::from_ref(&creation)).unwrap();
+    store.commit(batch).unwrap();
+    acknowledge(store, id, &agent(), "seen", at(40)).unwrap();
+    let fields: Vec<String> = flag_history(store, id)
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.field)
+        .collect();
+    assert_eq!(fields[0], "record");
+    assert_eq!(fields.iter().filter(|field| *field == "record").count(), 1);
+    assert!(fields.contains(&"status".to_string()), "{fields:?}");
+    assert!(flag_history(store, "UAC-999999").is_err());
 }

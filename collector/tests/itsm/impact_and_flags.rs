@@ -242,6 +242,31 @@ async fn an_upgrade_reported_by_a_real_agent_is_flagged_unless_an_approved_chang
         .await;
     assert_eq!(linked["status"], "linked");
     assert_eq!(linked["linked_change"], change.as_str());
+    let history = env
+        .ok(
+            Role::Auditor,
+            Method::GET,
+            &format!("{report}/{flag}/history"),
+            None,
+        )
+        .await;
+    let fields: Vec<(&str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["actor"].as_str().unwrap(),
+                entry["field"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(fields[0], ("discovery", "record"), "{history}");
+    assert!(fields.contains(&("servicedesk", "note")), "{history}");
+    assert!(
+        fields.contains(&("servicedesk", "linked_change")),
+        "{history}"
+    );
 
     // The incident context shows the hardware summary and the discovered upgrade.
     let incident = env

@@ -1,19 +1,20 @@
 //! Everything around the records: relationships between CIs, impact, a CI's records, the
-//! unauthorized-change report (list, acknowledge, link to a change) and the audit log.
+//! unauthorized-change report (list, acknowledge, link to a change, history) and the audit log.
 
 use super::{Permission, Who, json_body, limit, now, query, read, time_param, write};
 use crate::api::ApiState;
 use crate::api::error::{ApiError, INVALID_REQUEST};
 use crate::itsm::audit::{AuditEntry, AuditFilter, audit_list};
 use crate::itsm::context::{CiRecords, ci_records as records_of};
+use crate::itsm::history::HistoryEntry;
 use crate::itsm::impact::{Impact, ImpactLimits, impact as impact_of};
 use crate::itsm::relationship::{
     NewRelationship, RelationKind, Relationship, RelationshipView, create_relationship as create,
     delete_relationship as delete, relationships_of,
 };
 use crate::itsm::unauthorized::{
-    Flag, FlagFilter, FlagStatus, acknowledge as acknowledge_flag, link_to_change,
-    list_unauthorized as list_flags,
+    Flag, FlagFilter, FlagStatus, acknowledge as acknowledge_flag,
+    flag_history as unauthorized_history, link_to_change, list_unauthorized as list_flags,
 };
 use crate::itsm::{CiDirectory, DiscoveredChangeKind, ItsmError, Page};
 use axum::Json;
@@ -218,6 +219,18 @@ pub async fn list_unauthorized(
     })
     .await
     .map(Json)
+}
+
+pub async fn flag_history(
+    State(state): State<ApiState>,
+    who: Who,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    who.require(Permission::ReadRecords)?;
+    let id = super::path_id(id)?;
+    read(&state, move |store, _| unauthorized_history(store, &id))
+        .await
+        .map(Json)
 }
 
 pub async fn acknowledge(

@@ -105,6 +105,10 @@ pub fn routes() -> Router<ApiState> {
             "/api/v1/reports/unauthorized-changes/{id}/link",
             post(links::link_flag),
         )
+        .route(
+            "/api/v1/reports/unauthorized-changes/{id}/history",
+            get(links::flag_history),
+        )
         .route("/api/v1/audit", get(links::audit))
         .route("/api/v1/reports/health", get(health::report))
         .route("/api/v1/reports/health/history", get(health::history))
