@@ -416,7 +416,7 @@ fn a_flags_creation_entry_is_rebuilt_not_stored_and_never_doubled() {
         old: serde_json::Value::Null,
         new: serde_json::Value::from("created"),
     };
-    assert_eq!(rebuilt, [creation.clone()]);
+    assert_eq!(rebuilt, std::slice::from_ref(&creation));
 
     // A flag raised by an earlier version has its creation entry stored: it is not added twice.
     let mut batch = Batch::new();
