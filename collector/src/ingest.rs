@@ -415,9 +415,13 @@ impl Ingest {
             planned,
         )
         .inspect_err(|error| {
-                tracing::error!(%error, ci, "checking the report's changes for unauthorized ones failed");
-            })
-            .ok()
+            tracing::error!(
+                %error,
+                ci,
+                "checking the report's changes for unauthorized ones failed"
+            );
+        })
+        .ok()
     }
 }
 
