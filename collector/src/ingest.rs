@@ -293,7 +293,7 @@ impl Ingest {
                 } else {
                     None
                 };
-                let (applied, flags) = cmdb.apply_report_with(
+                let (outcome, flags) = cmdb.apply_report_with(
                     batch,
                     agent_id,
                     incoming.report(),
@@ -304,7 +304,7 @@ impl Ingest {
                 if let Some(Some(flags)) = flags {
                     flags.committed();
                 }
-                Some(applied.outcome)
+                Some(outcome)
             }
             None => {
                 self.store.commit(batch)?;

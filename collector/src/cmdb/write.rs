@@ -26,17 +26,9 @@ pub(crate) struct Tx {
     pub batch: Batch,
     counters: Counters,
     package_updates: Vec<(CiNum, Vec<u32>, Vec<u32>)>,
-    /// The changes an agent's report recorded on its CI (see [`ReportApplied::changes`]).
+    /// The changes an agent's report recorded in its CI's history: what
+    /// [`Cmdb::apply_report_with`]'s `stage_also` is given (the unauthorized-change check).
     report_changes: Vec<Change>,
-}
-
-/// What the CMDB did with a report.
-#[derive(Debug)]
-pub struct ReportApplied {
-    pub outcome: CiOutcome,
-    /// The changes the report recorded in its CI's history (none when nothing changed or when no CI
-    /// took it): what the unauthorized-change check evaluates.
-    pub changes: Vec<Change>,
 }
 
 impl Tx {
@@ -119,7 +111,7 @@ impl Cmdb {
             now,
             |_, _, _| (),
         )
-        .map(|(applied, _)| applied.outcome)
+        .map(|(outcome, _)| outcome)
     }
 
     /// [`Cmdb::apply_report`] for an inventory in either form ([`ReportInventory`]). When a CI takes
@@ -135,7 +127,7 @@ impl Cmdb {
         changed: bool,
         now: &str,
         stage_also: impl FnOnce(&str, &[Change], &mut Batch) -> G,
-    ) -> CmdbResult<(ReportApplied, Option<G>)> {
+    ) -> CmdbResult<(CiOutcome, Option<G>)> {
         let mut state = self.lock_state();
         let mut tx = self.begin(&state, batch);
         let mapped = match self.agent_ci(agent_id)? {
@@ -153,15 +145,14 @@ impl Cmdb {
                 None,
                 now,
             )?;
-            let changes = std::mem::take(&mut tx.report_changes);
-            let also = stage_also(&ci_id(ci), &changes, &mut tx.batch);
+            let also = stage_also(&ci_id(ci), &tx.report_changes, &mut tx.batch);
             self.finish(&mut state, tx)?;
             let outcome = if unchanged {
                 CiOutcome::Seen { ci: ci_id(ci) }
             } else {
                 CiOutcome::Updated { ci: ci_id(ci) }
             };
-            return Ok((ReportApplied { outcome, changes }, Some(also)));
+            return Ok((outcome, Some(also)));
         }
         // An agent without a CI: a new machine's first report (a `known` one on shared records, or
         // a full one), or a patched one whose CI went away between reading the base and this write.
@@ -245,12 +236,11 @@ impl Cmdb {
                 }
             }
         };
-        let changes = std::mem::take(&mut tx.report_changes);
         let also = outcome
             .ci()
-            .map(|ci| stage_also(ci, &changes, &mut tx.batch));
+            .map(|ci| stage_also(ci, &tx.report_changes, &mut tx.batch));
         self.finish(&mut state, tx)?;
-        Ok((ReportApplied { outcome, changes }, also))
+        Ok((outcome, also))
     }
 
     /// Every CI sharing an identifying value with `identifiers`, with its own identifiers.

@@ -9,13 +9,12 @@
 //!
 //! [`stage_report_flags`] evaluates the changes a report records, before the report's batch is
 //! committed, and stages the flags they raise into that batch: the report and its flags are committed
-//! together (ingest), so a crash cannot keep one without the other. [`flag_report_changes`] does the
-//! same in a commit of its own. Evaluation is idempotent: a discovered change evaluated again flags
-//! nothing twice.
+//! together (ingest), so a crash cannot keep one without the other. Evaluation is idempotent: a
+//! discovered change evaluated again flags nothing twice.
 //!
 //! Limitation: history pages are read 500 at a time; a window holding many thousands of entries is slow.
 
-use super::unauthorized::{Flag, PlannedWindows, StagedFlags, stage_discovered_changes};
+use super::unauthorized::{PlannedWindows, StagedFlags, stage_discovered_changes};
 use super::{CiDirectory, CiSummary, DiscoveredChange, DiscoveredChangeKind, ItsmError, Result};
 use crate::cmdb::history::Change;
 use crate::cmdb::journal::{EntryKind, HistoryFilter, parse_time};
@@ -279,25 +278,11 @@ pub fn discovered(ci: &str, at: OffsetDateTime, change: &Change) -> Option<Disco
     })
 }
 
-/// Flags the `changes` a report recorded on `ci` at `applied_at` (the `now` given to ingest, RFC
-/// 3339) that no authorized change covers, in a commit of their own.
-pub fn flag_report_changes(
-    store: &dyn Store,
-    ci: &str,
-    applied_at: &str,
-    changes: &[Change],
-) -> Result<Vec<Flag>> {
-    let mut batch = Batch::new();
-    let staged = stage_report_flags(store, ci, applied_at, changes, &mut batch, None)?;
-    if !batch.is_empty() {
-        store.commit(batch)?;
-    }
-    Ok(staged.committed())
-}
-
-/// Stages into `batch` (the report's own, not yet committed) the flags [`flag_report_changes`] would
-/// raise, against `planned` when the CI's change windows were read ahead; the returned [`StagedFlags`]
-/// holds the ITSM write lock, when flags were staged, until the caller has committed the batch.
+/// Stages into `batch` (the report's own, not yet committed) a flag for each of the `changes` a report
+/// records on `ci` at `applied_at` (the `now` given to ingest, RFC 3339) that no authorized change
+/// covers, against `planned` when the CI's change windows were read ahead; the returned
+/// [`StagedFlags`] holds the ITSM write lock, when flags were staged, until the caller has committed
+/// the batch.
 pub fn stage_report_flags(
     store: &dyn Store,
     ci: &str,
@@ -326,8 +311,7 @@ mod tests {
     use super::*;
     use crate::cmdb::CmdbConfig;
     use crate::cmdb::patched::ReportInventory;
-    use crate::itsm::unauthorized::{FlagFilter, list_unauthorized};
-    use crate::store::Batch;
+    use crate::itsm::unauthorized::{Flag, FlagFilter, list_unauthorized};
     use crate::store::memory::MemoryStore;
     use census_shared::inventory::{Disk, Package, SCHEMA_VERSION};
     use time::macros::datetime;
@@ -423,16 +407,17 @@ mod tests {
             .unwrap();
         let ci = outcome.ci().unwrap().to_string();
         let upgrade = machine("3.0.13");
-        let (applied, _) = cmdb
+        let (_, changes) = cmdb
             .apply_report_with(
                 Batch::new(),
                 "agt-1",
                 ReportInventory::Full(&upgrade),
                 true,
                 second,
-                |_, _, _| (),
+                |_, changes, _| changes.to_vec(),
             )
             .unwrap();
+        let changes = changes.expect("a CI took the report");
 
         let directory = CmdbDirectory::new(Arc::clone(&cmdb));
         assert!(directory.exists(&ci).unwrap());
@@ -464,20 +449,26 @@ mod tests {
             .unwrap();
         assert!(before.is_empty(), "{before:?}");
 
-        // The changes the report returns are the ones its history record holds.
+        // The changes the staging hook is given are the ones the report's history record holds.
         let (mut newest, _) = cmdb
             .history(&ci, &HistoryFilter::default(), 1, None)
             .unwrap();
-        assert_eq!(applied.changes, newest.remove(0).changes);
-        let flags = flag_report_changes(store.as_ref(), &ci, second, &applied.changes).unwrap();
+        assert_eq!(changes, newest.remove(0).changes);
+        // Stages the flags `changes` raise at `at`, commits them, returns them.
+        let flag = |at: &str| -> Result<Vec<Flag>> {
+            let mut batch = Batch::new();
+            let staged = stage_report_flags(store.as_ref(), &ci, at, &changes, &mut batch, None)?;
+            store.commit(batch).unwrap();
+            Ok(staged.committed())
+        };
+        let flags = flag(second).unwrap();
         assert_eq!(flags.len(), 1);
         assert_eq!(flags[0].change.subject, "openssl:amd64");
-        let again = flag_report_changes(store.as_ref(), &ci, second, &applied.changes).unwrap();
+        let again = flag(second).unwrap();
         assert!(again.is_empty(), "a replay must not flag twice");
         let listed = list_unauthorized(store.as_ref(), &FlagFilter::default(), None, 10).unwrap();
         assert_eq!(listed.items.len(), 1);
-        let error =
-            flag_report_changes(store.as_ref(), &ci, "yesterday", &applied.changes).unwrap_err();
+        let error = flag("yesterday").unwrap_err();
         assert!(error.to_string().contains("RFC 3339"), "{error}");
     }
 }

@@ -147,18 +147,12 @@ fn fingerprint(change: &DiscoveredChange) -> Result<String> {
     Ok(hex::encode(Sha256::digest(json)))
 }
 
-/// Flags the changes in `changes` (all on `ci`) that no authorized change covers, in a commit of their
-/// own; returns the flags raised now (not those raised by an earlier evaluation of the same change).
-pub fn evaluate_discovered_changes(
-    store: &dyn Store,
-    ci: &str,
-    changes: &[DiscoveredChange],
-) -> Result<Vec<Flag>> {
-    evaluate_discovered_changes_at(store, ci, changes, OffsetDateTime::now_utc())
-}
-
-/// [`evaluate_discovered_changes`] with the detection time given.
-pub fn evaluate_discovered_changes_at(
+/// Flags the changes in `changes` (all on `ci`) that no authorized change covers, detected at `now`,
+/// in a commit of their own; returns the flags raised now (not those raised by an earlier evaluation
+/// of the same change). Ingest stages them into the report's commit instead
+/// ([`stage_discovered_changes`]); this is the same evaluation for the tests of its rules.
+#[cfg(test)]
+pub(crate) fn evaluate_discovered_changes_at(
     store: &dyn Store,
     ci: &str,
     changes: &[DiscoveredChange],
