@@ -35,7 +35,19 @@ pub(super) struct Harness {
 
 impl Harness {
     pub(super) fn open(path: &Path, config: CmdbConfig) -> Self {
-        Self::over(Arc::new(SledStore::open(path).unwrap()), config)
+        // A test that drops a harness and reopens its database may find sled's own threads still
+        // holding the file lock for a moment after the last handle went.
+        let mut attempts = 0;
+        let store = loop {
+            match SledStore::open(path) {
+                Err(crate::store::StoreError::Locked { .. }) if attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => break opened.unwrap(),
+            }
+        };
+        Self::over(Arc::new(store), config)
     }
 
     pub(super) fn over(store: Arc<dyn crate::store::Store>, config: CmdbConfig) -> Self {
