@@ -47,7 +47,7 @@ use census_shared::inventory::Package;
 use census_shared::package_digest::PackageDigest;
 use codec::{CodecError, Interner};
 use history::VersionCompare;
-use index::PackageIndex;
+use index::{PackageIndex, PostingsBuilder};
 use model::{CiHeader, CiNum, ci_id};
 use reconcile::Rule;
 use serde::{Deserialize, Serialize};
@@ -412,12 +412,18 @@ impl Cmdb {
                 }
             }
         }
+        let mut postings = PostingsBuilder::default();
         for entry in self.store.scan_prefix(SPACE_BODY, b"") {
             let (key, body) = entry?;
             let ci = ci_num_of_key(&key)?;
-            rebuilt.update(ci, &[], &codec::package_ids(&body, &ci_id(ci))?);
+            postings.add(ci, &codec::package_ids(&body, &ci_id(ci))?);
         }
-        rebuilt.shrink_to_fit();
+        rebuilt.set_postings(postings);
+        tracing::info!(
+            postings = rebuilt.n_postings(),
+            bytes = rebuilt.postings_bytes(),
+            "package postings rebuilt (CIs per package record, in memory)"
+        );
         *self.packages_mut() = rebuilt;
         Ok(())
     }

@@ -396,7 +396,7 @@ impl Cmdb {
         let mut cis: Vec<CiNum> = matching
             .iter()
             .flat_map(|id| packages.cis_of_record(*id))
-            .map(|ci| CiNum::from(*ci))
+            .map(CiNum::from)
             .collect();
         cis.sort_unstable();
         cis.dedup();
